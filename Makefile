@@ -1,0 +1,64 @@
+# Developer entry points. `make` alone creates/updates the virtualenv in .venv.
+#   make test [PYTEST_ARGS='-k foo']   run the test suite
+#   make ui                            start the UI (abm ui)
+#   make lint / make format            ruff checks / fixes
+#   make clean                         remove .venv and caches
+#   make PYTHON=/path/to/python3.12    choose the interpreter used to create .venv
+
+SHELL := /bin/sh
+.DEFAULT_GOAL := venv
+
+PYTHON ?=
+PYTEST_ARGS ?=
+VENV := .venv
+VENV_PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv ui test lint format clean
+
+# Setuptools' editable install maps only the top-level packages that existed at
+# install time (and freezes a package without __init__.py as a namespace), so
+# re-install (fast, --no-deps) when abm/ or viz/ appears or gains __init__.py.
+EDITABLE_STALE := import glob, importlib.util as u, os, sys; \
+	sys.exit(any(glob.glob(p + "/*.py") and ((s := u.find_spec(p)) is None \
+	or (os.path.isfile(p + "/__init__.py") and not s.origin)) for p in ("abm", "viz")))
+
+venv: $(STAMP)
+	@$(VENV_PY) -P -c '$(EDITABLE_STALE)' \
+		|| { echo "New top-level package: re-installing the project into $(VENV)"; \
+		     $(VENV_PY) -m pip install --no-deps -e . ; }
+
+# (Re)create .venv when it is missing or its interpreter is broken or < 3.12,
+# then install the project editable with dev extras. Re-runs only when
+# pyproject.toml is newer than the stamp.
+$(STAMP): pyproject.toml
+	@if ! $(VENV_PY) -c 'import sys; sys.exit(sys.version_info < (3,12))' >/dev/null 2>&1; then \
+		py=$$(PYTHON='$(PYTHON)' sh scripts/find-python.sh) || exit 1; \
+		rm -rf $(VENV); \
+		echo "Creating $(VENV) with $$py"; \
+		"$$py" -m venv $(VENV) || { rm -rf $(VENV); \
+			echo "error: '$$py -m venv' failed (Debian/Ubuntu: apt-get install python3-venv)" >&2; \
+			exit 1; }; \
+	fi
+	$(VENV_PY) -m pip install -e '.[dev]'
+	@touch $@
+
+ui: venv
+	SOLARA_TELEMETRY_MIXPANEL_ENABLE=false $(VENV)/bin/abm ui
+
+test: venv
+	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	@status=0; \
+	$(VENV)/bin/ruff check . || status=1; \
+	$(VENV)/bin/ruff format --check . || status=1; \
+	exit $$status
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
+	find . -path ./.git -prune -o -type d -name __pycache__ -exec rm -rf {} +

@@ -1,0 +1,71 @@
+"""Enterprise (B-end) demand: continuous, price-elastic token demand by region and sector.
+
+An enterprise agent wants compute following its demand path (H100e), times
+shocks and noise. A share of it is bought as API tokens from the labs of its
+region; the rest is rented from clouds directly. Both respond to price with
+constant elasticity above the reference price (facts.csv F128: Volcano
+Engine's "when price falls 10x, volume can rise 10x" suggests an elasticity
+near 1).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from abm.firm import Firm
+from abm.ordering import interpolate_log
+from abm.scenario import EnterpriseSpec
+
+
+class EnterpriseDemand(Firm):
+    """Aggregate enterprise demand of one sector in one region."""
+
+    family = "enterprise"
+
+    def __init__(self, model: Any, spec: EnterpriseSpec) -> None:
+        super().__init__(model, spec.name, spec.region, spec.region)
+        self.spec = spec
+        self.path = [(model.step_of(d), v) for d, v in spec.demand_path_h100e]
+        self.draws = model.stream("enterprise_demand", spec.name)
+        self.noise = 0.0
+        self.need_h100e = 0.0
+        self.api_need_h100e = 0.0
+        self.direct_need_h100e = 0.0
+        self.api_served_h100e = 0.0
+        self.direct_served_h100e = 0.0
+
+    def update_demand(self) -> None:
+        """Demand this week: path x shocks x noise, split into API and direct rental."""
+        m = self.model
+        self.noise = 0.7 * self.noise + float(self.draws.normal(0.0, self.spec.noise_sd))
+        base = interpolate_log(self.path, m.week) * m.enterprise_multiplier[self.region]
+        self.need_h100e = base * math.exp(self.noise)
+        self.direct_need_h100e = self.need_h100e * (1 - self.spec.via_labs_share)
+        rp = m.spec.parameters.rental
+        price_factor = min(
+            1.0,
+            (m.rental_price[self.region] / rp.enterprise_reference_usd_per_h100e_hour)
+            ** (-self.spec.elasticity),
+        )
+        self.api_need_h100e = self.need_h100e * self.spec.via_labs_share * price_factor
+
+    @property
+    def served_h100e(self) -> float:
+        """Compute served this week (API + direct), H100e."""
+        return self.api_served_h100e + self.direct_served_h100e
+
+    @property
+    def shortage_ratio(self) -> float:
+        """Unmet over wanted compute (wanted at normal prices)."""
+        if self.need_h100e <= 0:
+            return 0.0
+        return max(0.0, 1.0 - self.served_h100e / self.need_h100e)
+
+    def state(self) -> dict[str, Any]:
+        """Demand, service and shortage."""
+        return {
+            "demand_h100e": self.need_h100e,
+            "compute_h100e": self.served_h100e,
+            "shortage_ratio": self.shortage_ratio,
+        }

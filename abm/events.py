@@ -1,0 +1,84 @@
+"""The event log: one row per order, shipment, allocation, rationing decision, exit...
+
+Rows are buffered column-wise in plain lists (cheap to append in the step
+loop) and turned into an Arrow table once, when the run's files are written.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+EVENT_COLUMNS = (
+    "step", "agent", "family", "region", "event", "counterparty", "product",
+    "quantity", "price_usd", "rule", "detail",
+)
+"""Columns buffered per event; ``run_id`` and ``date`` are added when written."""
+
+EVENT_TYPES = {
+    "order": "a buyer orders units from a vendor (quantity: units; price: quoted unit price)",
+    "cancellation": "a buyer cancels outstanding units of an order",
+    "production": "a vendor receives packaged GPUs (quantity: units; counterparty: packager)",
+    "allocation_short": "a vendor gives a buyer less than it has outstanding (detail: asked, "
+    "given, binding constraint)",
+    "shipment": "a vendor ships units to a buyer (price: unit price)",
+    "delivery": "units arrive at the buyer and are installed",
+    "retirement": "installed units reach the end of their service life (or the owner exits)",
+    "rationing_start": "a lab pauses paid sign-ups and rate-limits its API",
+    "rationing_stop": "a lab resumes sign-ups",
+    "training_delay_start": "a lab's training gets under 90% of its plan",
+    "training_delay_stop": "a lab's training is back above 90% of its plan",
+    "capacity_commissioned": "a supplier commissions capacity (quantity: per week)",
+    "capacity_online": "commissioned capacity comes online",
+    "capacity_shock": "a shock changes a supplier's usable capacity (quantity: multiplier)",
+    "exit": "a firm exits (quantity: cash, USD)",
+}
+"""Every event type the model writes, with its meaning."""
+
+
+class EventLog:
+    """Column buffers of event rows for one run."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list] = {c: [] for c in EVENT_COLUMNS}
+        self.step = 0
+
+    def append(
+        self, agent: str, family: str, region: str, event: str, counterparty: str,
+        product: str, quantity: float, price_usd: float, rule: str, detail: str,
+    ) -> None:
+        """Add one row at the current step."""
+        c = self.columns
+        c["step"].append(self.step)
+        c["agent"].append(agent)
+        c["family"].append(family)
+        c["region"].append(region)
+        c["event"].append(event)
+        c["counterparty"].append(counterparty)
+        c["product"].append(product)
+        c["quantity"].append(float(quantity))
+        c["price_usd"].append(float(price_usd))
+        c["rule"].append(rule)
+        c["detail"].append(detail)
+
+    def __len__(self) -> int:
+        return len(self.columns["step"])
+
+    def rows_since(self, step: int) -> list[dict]:
+        """Rows from ``step`` on, as dicts (for feeds and tests)."""
+        steps = self.columns["step"]
+        start = next((i for i in range(len(steps) - 1, -1, -1) if steps[i] < step), -1) + 1
+        return [{c: self.columns[c][i] for c in EVENT_COLUMNS} for i in range(start, len(steps))]
+
+    def to_arrow(self) -> pa.Table:
+        """All rows as an Arrow table."""
+        c = self.columns
+        return pa.table(
+            {
+                "step": pa.array(c["step"], pa.int32()),
+                **{k: pa.array(c[k], pa.string()) for k in EVENT_COLUMNS[1:7]},
+                "quantity": pa.array(c["quantity"], pa.float64()),
+                "price_usd": pa.array(c["price_usd"], pa.float64()),
+                "rule": pa.array(c["rule"], pa.string()),
+                "detail": pa.array(c["detail"], pa.string()),
+            }
+        )

@@ -1,0 +1,170 @@
+"""Buyers of GPUs: an installed fleet, forecasting, ordering, installing, retiring.
+
+Clouds and AI labs that own hardware share this behaviour. A buyer forecasts
+the compute it will be asked for (Holt smoothing), looks as far ahead as the
+vendors' quoted lead times, and orders the gap between the capacity it wants
+and what it has installed and on order (stock-and-supply-line rule). Longer
+quoted lead times make it order further ahead — the bullwhip of 2023. When
+its pipeline overshoots by more than ``cancel_excess_share`` of the target
+it cancels its newest outstanding orders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from abm.firm import Firm
+from abm.ordering import HoltForecast
+from abm.records import Order, Shipment
+from abm.scenario import BuyerSpec
+
+
+class Buyer(Firm):
+    """A firm that owns a fleet of GPUs.
+
+    Attributes:
+        cohorts: Installed units as ``[product, units, install_step]``.
+        open_orders: This buyer's outstanding orders (shared with vendors).
+        forecast: Holt forecast of the compute it will need, H100e.
+        retired_units: Units retired so far (service life or exit).
+    """
+
+    def __init__(self, model: Any, spec: BuyerSpec) -> None:
+        super().__init__(model, spec.name, spec.country, spec.region)
+        self.spec = spec
+        bp = model.spec.parameters.buyers
+        self.cohorts: list[list[Any]] = []
+        for c in spec.initial_fleet:
+            if c.units > 0:
+                self.cohorts.append([c.product, c.units, -c.age_weeks])
+                model.counters["initial"] += c.units
+        self.open_orders: list[Order] = []
+        self.forecast = HoltForecast(
+            level=self.installed_h100e(), alpha=bp.forecast_alpha, beta=bp.forecast_beta
+        )
+        self.ordered_units_this_week = 0
+        self.retired_units = 0
+        self.delivered_units_this_week = 0
+        self.capex_this_week = 0.0
+
+    # ------------------------------------------------------------ fleet
+
+    def installed_units(self) -> int:
+        """Units installed now."""
+        return sum(c[1] for c in self.cohorts)
+
+    def installed_h100e(self) -> float:
+        """Installed compute, H100e."""
+        products = self.model.products
+        return sum(products[c[0]].h100e * c[1] for c in self.cohorts)
+
+    def pipeline_h100e(self) -> float:
+        """Compute ordered and not yet installed (outstanding orders + in transit), H100e."""
+        products = self.model.products
+        ordered = sum(products[o.product].h100e * o.outstanding for o in self.open_orders)
+        return ordered + self.model.in_transit_h100e(self.name)
+
+    def receive(self, shipment: Shipment) -> None:
+        """A shipment arrives and is installed; it is paid for on arrival."""
+        self.cohorts.append([shipment.product, shipment.units, self.model.week])
+        self.delivered_units_this_week += shipment.units
+        self.capex_this_week += shipment.units * shipment.price_usd
+        wait = self.model.week - shipment.order_step
+        self.log(
+            "delivery", shipment.vendor, shipment.product, shipment.units, shipment.price_usd,
+            detail=f"ordered {wait} weeks ago",
+        )
+
+    def retire(self) -> None:
+        """Retire cohorts that reached the end of their service life."""
+        life = self.model.spec.parameters.buyers.service_life_weeks
+        now = self.model.week
+        keep = []
+        for c in self.cohorts:
+            if now - c[2] >= life:
+                self._retire_cohort(c, "service life reached")
+            else:
+                keep.append(c)
+        self.cohorts = keep
+
+    def _retire_cohort(self, cohort: list[Any], why: str) -> None:
+        self.retired_units += cohort[1]
+        self.model.counters["retired"] += cohort[1]
+        self.log("retirement", product=cohort[0], quantity=cohort[1], detail=why)
+
+    def retire_all(self, why: str) -> None:
+        """Retire the whole fleet and cancel every open order (used at exit)."""
+        for c in self.cohorts:
+            self._retire_cohort(c, why)
+        self.cohorts = []
+        for o in self.open_orders:
+            self.model.agent_by_name[o.vendor].cancel(o, o.outstanding)
+        self.open_orders = []
+
+    # ---------------------------------------------------------- ordering
+
+    def demand_signal_h100e(self) -> float:
+        """The compute this buyer expects to be asked for; set by subclasses."""
+        return 0.0
+
+    def expected_lead_time(self) -> float:
+        """Vendors' quoted lead times, weighted by this buyer's vendor shares."""
+        m = self.model
+        return sum(m.agent_by_name[v].lead_time * s for v, s in self.spec.vendor_shares.items())
+
+    def place_orders(self) -> None:
+        """Forecast, then order (or cancel) toward the target fleet."""
+        m = self.model
+        bp = m.spec.parameters.buyers
+        self.ordered_units_this_week = 0
+        self.forecast.update(self.demand_signal_h100e())
+        if not self.spec.vendor_shares:
+            return
+        self.open_orders = [o for o in self.open_orders if o.outstanding > 0]
+        horizon = min(bp.max_forecast_horizon_weeks, self.expected_lead_time())
+        target = self.forecast.ahead(horizon) * (1 + bp.safety_stock)
+        have = self.installed_h100e() + self.pipeline_h100e()
+        gap = target - have
+        if gap < -bp.cancel_excess_share * target:
+            self._cancel_newest(-gap - bp.cancel_excess_share * target)
+            return
+        if gap <= 0:
+            return
+        order_h100e = gap / bp.supply_line_adjust_weeks
+        for vendor_name, share in self.spec.vendor_shares.items():
+            vendor = m.agent_by_name[vendor_name]
+            product = self.choose_product(vendor)
+            if product is None:
+                continue
+            units = int(round(order_h100e * share / product.h100e))
+            if units <= 0:
+                continue
+            order = m.new_order(self, vendor, product.name, units)
+            self.open_orders.append(order)
+            self.ordered_units_this_week += units
+            self.log("order", vendor_name, product.name, units, vendor.price[product.name])
+
+    def choose_product(self, vendor: Any) -> Any:
+        """The product this buyer orders from ``vendor``: its newest on sale."""
+        return vendor.newest_product()
+
+    def _cancel_newest(self, excess_h100e: float) -> None:
+        products = self.model.products
+        for order in sorted(self.open_orders, key=lambda o: -o.order_id):
+            if excess_h100e <= 0:
+                break
+            per_unit = products[order.product].h100e
+            units = min(order.outstanding, int(excess_h100e / per_unit) + 1)
+            n = self.model.agent_by_name[order.vendor].cancel(order, units)
+            if n > 0:
+                excess_h100e -= n * per_unit
+                self.log("cancellation", order.vendor, order.product, n)
+
+    def fleet_state(self) -> dict[str, Any]:
+        """Fleet columns of the per-step agent state."""
+        return {
+            "installed_units": float(self.installed_units()),
+            "compute_h100e": self.installed_h100e(),
+            "orders_units": float(self.ordered_units_this_week),
+            "backlog": float(sum(o.outstanding for o in self.open_orders)),
+        }

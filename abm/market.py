@@ -1,0 +1,250 @@
+"""Pure market functions: allocation of scarce output and rental-price clearing.
+
+Nothing here knows about Mesa, agents or dates. Every function takes plain
+numbers or numpy arrays and returns plain numbers or numpy arrays, so each can
+be tested against hand-worked cases (``tests/test_market.py``).
+
+Conventions:
+    * Quantities of GPUs are integers (units); an allocation never exceeds the
+      request of any claimant and never exceeds what is available.
+    * Rounding follows the largest-remainder (Hamilton) method; ties go to the
+      claimant with the lower index, so results are deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "RentalClearing",
+    "allocate",
+    "allocate_fifo",
+    "allocate_priority",
+    "allocate_pro_rata",
+    "clear_rental_market",
+]
+
+
+def _as_int_array(values: Sequence[int] | np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.int64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional")
+    if (arr < 0).any():
+        raise ValueError(f"{name} must be non-negative")
+    return arr
+
+
+def allocate_pro_rata(
+    available: int,
+    requests: Sequence[int] | np.ndarray,
+    weights: Sequence[float] | np.ndarray | None = None,
+) -> np.ndarray:
+    """Share ``available`` units in proportion to ``requests`` (times ``weights``).
+
+    Args:
+        available: Units to hand out (>= 0).
+        requests: Units each claimant asks for (>= 0).
+        weights: Optional non-negative weight per claimant (e.g. contract
+            priority); the share is proportional to ``request * weight``.
+
+    Returns:
+        Integer units per claimant. If everything requested fits, every
+        claimant gets its request. Otherwise the total handed out equals
+        ``available`` and nobody gets more than it asked for.
+    """
+    req = _as_int_array(requests, "requests")
+    if available < 0:
+        raise ValueError("available must be non-negative")
+    total = int(req.sum())
+    if total <= available:
+        return req.copy()
+    w = np.ones(len(req)) if weights is None else np.asarray(weights, dtype=float)
+    if (w < 0).any():
+        raise ValueError("weights must be non-negative")
+    claim = req * w
+    if claim.sum() <= 0:  # all weights zero: fall back to plain requests
+        claim = req.astype(float)
+    out = np.zeros(len(req), dtype=np.int64)
+    remaining = int(available)
+    active = req > 0
+    # Water-filling: shares above a request are capped and redistributed.
+    while remaining > 0 and active.any():
+        c = np.where(active, claim, 0.0)
+        if c.sum() <= 0:
+            break
+        exact = remaining * c / c.sum()
+        room = req - out
+        capped = active & (exact >= room)
+        if capped.any():
+            out[capped] = req[capped]
+            remaining = int(available - out.sum())
+            active &= ~capped
+            continue
+        base = np.floor(exact).astype(np.int64)
+        out += base
+        left = remaining - int(base.sum())
+        if left > 0:
+            frac = exact - base
+            # largest remainder; stable sort keeps lower index first on ties
+            order = np.argsort(-frac, kind="stable")
+            order = [i for i in order if active[i] and out[i] < req[i]]
+            for i in order[:left]:
+                out[i] += 1
+        remaining = 0
+    return out
+
+
+def allocate_priority(
+    available: int,
+    requests: Sequence[int] | np.ndarray,
+    priorities: Sequence[int] | np.ndarray,
+) -> np.ndarray:
+    """Serve higher priority classes first, pro-rata within a class.
+
+    Args:
+        available: Units to hand out.
+        requests: Units each claimant asks for.
+        priorities: Integer class per claimant; larger is served first.
+
+    Returns:
+        Integer units per claimant.
+    """
+    req = _as_int_array(requests, "requests")
+    pri = np.asarray(priorities)
+    out = np.zeros(len(req), dtype=np.int64)
+    remaining = int(available)
+    for level in sorted(set(pri.tolist()), reverse=True):
+        idx = np.flatnonzero(pri == level)
+        got = allocate_pro_rata(remaining, req[idx])
+        out[idx] = got
+        remaining -= int(got.sum())
+        if remaining <= 0:
+            break
+    return out
+
+
+def allocate_fifo(available: int, requests: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Serve claimants in the order given (oldest order first).
+
+    Args:
+        available: Units to hand out.
+        requests: Units each claimant asks for, oldest first.
+
+    Returns:
+        Integer units per claimant.
+    """
+    req = _as_int_array(requests, "requests")
+    cum = np.cumsum(req)
+    before = cum - req
+    return np.clip(int(available) - before, 0, req).astype(np.int64)
+
+
+def allocate(
+    method: str,
+    available: int,
+    requests: Sequence[int] | np.ndarray,
+    priorities: Sequence[int] | np.ndarray | None = None,
+) -> np.ndarray:
+    """Dispatch to an allocation rule by name (``pro_rata``, ``priority``, ``fifo``)."""
+    if method == "pro_rata":
+        return allocate_pro_rata(available, requests)
+    if method == "priority":
+        if priorities is None:
+            raise ValueError("priority allocation needs priorities")
+        return allocate_priority(available, requests, priorities)
+    if method == "fifo":
+        return allocate_fifo(available, requests)
+    raise ValueError(f"unknown allocation method {method!r}; expected pro_rata, priority or fifo")
+
+
+@dataclass(frozen=True)
+class RentalClearing:
+    """Result of clearing one regional rental market for one week.
+
+    Attributes:
+        price: Clearing price, USD per H100e-hour.
+        served: Compute each buyer gets, H100e.
+        wanted: Compute each buyer wants at the floor price, H100e (its need).
+        utilisation: Served supply over offered supply (0 when no supply).
+        rationed: True when demand at the ceiling price exceeds supply.
+    """
+
+    price: float
+    served: np.ndarray
+    wanted: np.ndarray
+    utilisation: float
+    rationed: bool
+
+
+def _demand(price: float, need: np.ndarray, ref: np.ndarray, eps: np.ndarray) -> np.ndarray:
+    # Constant-elasticity demand capped at the buyer's need: below its
+    # reference price a buyer wants no more than its need.
+    return need * np.minimum(1.0, (price / ref) ** (-eps))
+
+
+def clear_rental_market(
+    supply_h100e: float,
+    need_h100e: Sequence[float] | np.ndarray,
+    reference_price: Sequence[float] | np.ndarray,
+    elasticity: Sequence[float] | np.ndarray,
+    floor_price: float,
+    ceiling_price: float,
+    tol: float = 1e-9,
+) -> RentalClearing:
+    """Clear a rental market: find the price at which demand meets supply.
+
+    Each buyer i wants ``need_i * min(1, (p / ref_i) ** -eps_i)`` H100e at price
+    p. Demand falls with price, so the clearing price is unique:
+
+    * if demand at ``floor_price`` fits in supply, the price is the floor and
+      every buyer gets what it wants (capacity idles);
+    * if demand at ``ceiling_price`` still exceeds supply, the price is the
+      ceiling and supply is rationed pro-rata to demand at the ceiling;
+    * otherwise bisection finds p with demand(p) = supply.
+
+    Args:
+        supply_h100e: Rentable capacity, H100e.
+        need_h100e: Each buyer's compute need, H100e.
+        reference_price: Price (USD per H100e-hour) up to which a buyer wants
+            all of its need.
+        elasticity: Price elasticity of each buyer's demand above its
+            reference price (>= 0).
+        floor_price: Lowest price sellers accept (cost recovery).
+        ceiling_price: Highest price the market reaches (on-demand list).
+        tol: Relative tolerance of the bisection.
+
+    Returns:
+        The clearing price and what each buyer is served.
+    """
+    need = np.asarray(need_h100e, dtype=float)
+    ref = np.asarray(reference_price, dtype=float)
+    eps = np.asarray(elasticity, dtype=float)
+    if supply_h100e < 0 or (need < 0).any():
+        raise ValueError("supply and needs must be non-negative")
+    if floor_price <= 0 or ceiling_price < floor_price:
+        raise ValueError("need 0 < floor_price <= ceiling_price")
+    wanted = need.copy()
+    if need.sum() <= 0:
+        return RentalClearing(floor_price, np.zeros_like(need), wanted, 0.0, False)
+    d_floor = _demand(floor_price, need, ref, eps)
+    if d_floor.sum() <= supply_h100e:
+        util = d_floor.sum() / supply_h100e if supply_h100e > 0 else 0.0
+        return RentalClearing(floor_price, d_floor, wanted, float(util), False)
+    d_ceiling = _demand(ceiling_price, need, ref, eps)
+    if d_ceiling.sum() >= supply_h100e:
+        share = supply_h100e / d_ceiling.sum() if d_ceiling.sum() > 0 else 0.0
+        served = d_ceiling * share
+        util = 1.0 if supply_h100e > 0 else 0.0
+        return RentalClearing(ceiling_price, served, wanted, util, True)
+    lo, hi = floor_price, ceiling_price
+    while hi - lo > tol * hi:
+        mid = 0.5 * (lo + hi)
+        if _demand(mid, need, ref, eps).sum() > supply_h100e:
+            lo = mid
+        else:
+            hi = mid
+    served = _demand(hi, need, ref, eps)
+    return RentalClearing(hi, served, wanted, float(served.sum() / supply_h100e), False)

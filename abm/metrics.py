@@ -1,0 +1,234 @@
+"""The metrics, declared once: name, unit, scope, meaning and how to collect them.
+
+Collection (``MetricLog``), the ``metrics.parquet`` file and the metric table
+in ``docs/metrics.md`` (``abm metrics --markdown``) are all built from
+:data:`METRICS`. Scopes are agent names, region codes (``US``, ``CN``,
+``ROW``), ``VENDOR:REGION`` pairs, product names, or ``world``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+Rows = Iterable[tuple[str, float]]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A declared output series.
+
+    Attributes:
+        name: Column value in ``metrics.parquet``'s ``name``.
+        unit: Unit of ``value``.
+        scope: What ``scope`` holds for this metric.
+        description: What it means.
+        collect: Function of the model yielding ``(scope, value)`` pairs.
+    """
+
+    name: str
+    unit: str
+    scope: str
+    description: str
+    collect: Callable[[Any], Rows]
+
+
+METRICS: list[Metric] = []
+
+
+def metric(name: str, unit: str, scope: str, description: str):
+    """Declare a metric; the decorated function collects it."""
+
+    def deco(fn: Callable[[Any], Rows]) -> Callable[[Any], Rows]:
+        METRICS.append(Metric(name, unit, scope, description, fn))
+        return fn
+
+    return deco
+
+
+REGIONS = ("US", "CN", "ROW")
+
+
+@metric("lead_time_weeks", "weeks", "vendor",
+        "Quoted lead time: outstanding backlog over the smoothed weekly shipment rate, "
+        "plus transit.")
+def _lead_time(m: Any) -> Rows:
+    return ((v.name, v.lead_time) for v in m.vendors)
+
+
+@metric("backlog_units", "units", "vendor", "Units ordered and not yet shipped.")
+def _backlog(m: Any) -> Rows:
+    return ((v.name, float(v.backlog_units())) for v in m.vendors)
+
+
+@metric("production_units", "units/week", "vendor", "Units packaged this week.")
+def _production(m: Any) -> Rows:
+    return ((v.name, float(v.produced_this_week)) for v in m.vendors)
+
+
+@metric("gpu_price_usd", "USD/unit", "product",
+        "Vendor price of a product on sale (list price moved by backlog pressure).")
+def _gpu_price(m: Any) -> Rows:
+    today = m.date
+    for v in m.vendors:
+        for name, p in v.products.items():
+            if p.on_sale(today):
+                yield name, v.price[name]
+
+
+@metric("rental_price_usd_per_gpu_hour", "USD per H100e-hour", "region",
+        "Rental price index of the region's cloud market per H100-equivalent "
+        "(smoothed clearing price; contracts reprice gradually).")
+def _rental_price(m: Any) -> Rows:
+    return ((r, m.rental_price[r]) for r in REGIONS)
+
+
+@metric("rental_utilisation", "share", "region", "Share of rentable cloud capacity rented.")
+def _rental_util(m: Any) -> Rows:
+    return ((r, m.rental_utilisation[r]) for r in REGIONS)
+
+
+@metric("shipments_units", "units/week", "VENDOR:REGION",
+        "Units shipped by a vendor to buyers in a region this week.")
+def _shipments(m: Any) -> Rows:
+    for v in m.vendors:
+        per_region = dict.fromkeys(REGIONS, 0)
+        for (region, _product), n in v.shipped_this_week.items():
+            per_region[region] += n
+        for r, n in per_region.items():
+            yield f"{v.name}:{r}", float(n)
+
+
+@metric("orders_units", "units/week", "agent", "Units a buyer ordered this week.")
+def _orders(m: Any) -> Rows:
+    return ((b.name, float(b.ordered_units_this_week)) for b in m.buyers)
+
+
+@metric("compute_stock_h100e", "H100e", "region, agent or world",
+        "Installed accelerator compute owned by clouds and labs.")
+def _compute(m: Any) -> Rows:
+    per_region = dict.fromkeys(REGIONS, 0.0)
+    for b in m.buyers:
+        c = b.installed_h100e()
+        per_region[b.region] += c
+        yield b.name, c
+    yield from per_region.items()
+    yield "world", sum(per_region.values())
+
+
+@metric("shortage_ratio", "share", "agent or region",
+        "Unmet over wanted compute (wanted = need at normal prices); for clouds, "
+        "their region's rental shortage; for vendors, 1 - normal lead time / quoted lead time.")
+def _shortage(m: Any) -> Rows:
+    for a in m.compute_users:
+        yield a.name, a.shortage_ratio if a.family == "enterprise" else a.shortage
+    for c in m.clouds:
+        yield c.name, m.rental_shortage[c.region]
+    normal = m.spec.parameters.vendors.normal_lead_time_weeks
+    for v in m.vendors:
+        yield v.name, max(0.0, 1.0 - normal / v.lead_time)
+    for s in m.suppliers:
+        yield s.name, s.shortage_ratio()
+    yield from m.region_shortage.items()
+
+
+@metric("signups_paused", "0/1", "lab", "1 while the lab has paused paid sign-ups.")
+def _paused(m: Any) -> Rows:
+    return ((lab.name, float(lab.signups_paused)) for lab in m.labs)
+
+
+@metric("users", "weekly active users", "lab", "Consumer users of the lab's products.")
+def _users(m: Any) -> Rows:
+    return ((lab.name, lab.users) for lab in m.labs)
+
+
+@metric("paid_subscribers", "subscribers", "lab", "Paying consumer subscribers.")
+def _paid(m: Any) -> Rows:
+    return ((lab.name, lab.paid) for lab in m.labs)
+
+
+@metric("revenue_usd", "USD/week", "lab", "Subscription plus API revenue this week.")
+def _revenue(m: Any) -> Rows:
+    return ((lab.name, lab.revenue) for lab in m.labs)
+
+
+@metric("lost_revenue_usd", "USD/week", "lab",
+        "Revenue lost this week to rationing: blocked sign-ups and rate-limited API calls.")
+def _lost(m: Any) -> Rows:
+    return ((lab.name, lab.lost_revenue) for lab in m.labs)
+
+
+@metric("cash_usd", "USD", "lab", "Cash on hand.")
+def _cash(m: Any) -> Rows:
+    return ((lab.name, lab.cash) for lab in m.labs)
+
+
+@metric("consumer_demand_h100e", "H100e", "region",
+        "Compute wanted for consumer (C-end) inference by the region's labs.")
+def _consumer(m: Any) -> Rows:
+    per = dict.fromkeys(REGIONS, 0.0)
+    for lab in m.labs:
+        per[lab.region] += lab.consumer_need
+    return per.items()
+
+
+@metric("enterprise_demand_h100e", "H100e", "region",
+        "Compute wanted by enterprises (B-end), through lab APIs and direct rental.")
+def _enterprise(m: Any) -> Rows:
+    per = dict.fromkeys(REGIONS, 0.0)
+    for e in m.enterprises:
+        per[e.region] += e.need_h100e
+    return per.items()
+
+
+@metric("supplier_capacity", "wafers/week or stacks/week", "agent",
+        "Installed capacity of a foundry (all nodes), packager or memory maker.")
+def _capacity(m: Any) -> Rows:
+    return ((s.name, s.capacity) for s in m.suppliers)
+
+
+def catalogue_markdown() -> str:
+    """The metric table for the docs."""
+    lines = ["| name | unit | scope | meaning |", "|---|---|---|---|"]
+    for mt in METRICS:
+        lines.append(f"| `{mt.name}` | {mt.unit} | {mt.scope} | {mt.description} |")
+    return "\n".join(lines) + "\n"
+
+
+class MetricLog:
+    """Long-form metric rows of one run: (step, name, scope, value)."""
+
+    def __init__(self) -> None:
+        self.step: list[int] = []
+        self.name: list[str] = []
+        self.scope: list[str] = []
+        self.value: list[float] = []
+
+    def collect(self, model: Any) -> None:
+        """Evaluate every declared metric at the model's current step."""
+        step = model.week
+        for mt in METRICS:
+            for scope, value in mt.collect(model):
+                self.step.append(step)
+                self.name.append(mt.name)
+                self.scope.append(scope)
+                self.value.append(float(value))
+
+    def to_arrow(self) -> pa.Table:
+        """All rows as an Arrow table (without run keys)."""
+        return pa.table(
+            {
+                "step": pa.array(self.step, pa.int32()),
+                "name": pa.array(self.name, pa.string()),
+                "scope": pa.array(self.scope, pa.string()),
+                "value": pa.array(self.value, pa.float64()),
+            }
+        )
+
+    def series(self, name: str, scope: str) -> list[float]:
+        """One metric's values over steps (for tests and quick looks)."""
+        return [v for n, s, v in zip(self.name, self.scope, self.value, strict=True)
+                if n == name and s == scope]

@@ -1,0 +1,429 @@
+"""The supply-chain model: agents on a supply graph, stepped week by week.
+
+Build and run it in two lines::
+
+    model = SupplyChainModel.from_scenario("baseline", seed=1)
+    model.run()
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections import defaultdict
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+from mesa import Model
+from mesa.discrete_space import Network
+
+from abm.cloud import CloudProvider
+from abm.controls import Decision, Rule, check_shipment
+from abm.enterprise import EnterpriseDemand
+from abm.events import EventLog
+from abm.firm import Firm
+from abm.foundry import Foundry
+from abm.lab import AILab
+from abm.market import clear_rental_market
+from abm.memory import MemoryMaker
+from abm.metrics import REGIONS, MetricLog
+from abm.packaging import Packager
+from abm.products import Product
+from abm.records import Order, Shipment
+from abm.scenario import Scenario, load_scenario
+from abm.shocks import REGISTRY as SHOCKS
+from abm.vendor import GPUVendor
+
+log = logging.getLogger(__name__)
+
+
+class SupplyChainModel(Model):
+    """The AI-compute supply chain under export controls, one step per week.
+
+    One step:
+
+    1. Calendar: the week's date; shocks set their multipliers; suppliers
+       bring commissioned capacity online and review expansion.
+    2. Demand: enterprises update their token demand; labs update users,
+       compute need (inference + training) and rental need.
+    3. Orders flow upstream: clouds and labs with fleets order GPUs from
+       vendors (or cancel); vendors order wafers and HBM and send what they
+       can assemble to their packagers.
+    4. Supply: foundries, memory makers and packagers start work within
+       capacity and hand over what completes (dies, stacks, packaged GPUs).
+    5. Allocation and shipment: vendors allocate finished units over their
+       backlogs; every shipment passes the shipment check; vendors quote
+       lead times and move prices.
+    6. Deliveries arrive and are installed; old units retire; each region's
+       rental market clears; labs serve users, ration when short and book
+       revenue and costs; labs that cannot pay exit.
+    7. Record: metrics and per-agent state.
+
+    Attributes:
+        spec: The validated scenario.
+        seed: The run's seed; every random stream derives from it.
+        graph: Supply graph (networkx DiGraph, supplier -> buyer), integer
+            node ids with ``name``, ``family`` and ``region`` attributes.
+        products: Product catalogue by name.
+        events: The event log.
+        metrics: Long-form metric rows.
+        rules: Control rules in force (empty until the rule engine adds some).
+    """
+
+    def __init__(self, spec: Scenario, seed: int = 0, run_id: str | None = None) -> None:
+        super().__init__(rng=seed)
+        self.spec = spec
+        self.seed = int(seed)
+        self.run_id = run_id or f"{spec.name}-s{seed}"
+        self.week = 0
+        self.date = spec.start_date
+        self.events = EventLog()
+        self.metrics = MetricLog()
+        self.agent_rows: list[tuple] = []
+        self.counters: dict[str, int] = defaultdict(int)
+        self.rules: list[Rule] = []
+        self.in_transit: list[Shipment] = []
+        self._order_seq = 0
+        self.products: dict[str, Product] = {
+            p.name: Product(**p.model_dump(exclude={"sources"})) for p in spec.world.products
+        }
+        rp = spec.parameters.rental
+        self.rental_price = dict.fromkeys(REGIONS, rp.lab_reference_usd_per_h100e_hour)
+        self.rental_wanted = dict.fromkeys(REGIONS, 0.0)
+        self.rental_shortage = dict.fromkeys(REGIONS, 0.0)
+        self.rental_utilisation = dict.fromkeys(REGIONS, 0.0)
+        self.region_shortage = dict.fromkeys(REGIONS, 0.0)
+        self.enterprise_multiplier = dict.fromkeys(REGIONS, 1.0)
+        self._build_agents()
+        self._build_graph()
+        self._initial_rental_demand()
+
+    # ------------------------------------------------------------ build
+
+    @classmethod
+    def from_scenario(
+        cls,
+        scenario: str | Path | Scenario,
+        seed: int = 0,
+        weeks: int | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> SupplyChainModel:
+        """Build a model from a library name, a YAML path or a :class:`Scenario`.
+
+        Args:
+            scenario: ``"baseline"``, a path to a YAML file, or a loaded scenario.
+            seed: Seed of every random stream.
+            weeks: Override the scenario's horizon.
+            overrides: Nested mapping merged over the scenario file.
+        """
+        spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, overrides)
+        if weeks is not None:
+            spec = spec.model_copy(update={"weeks": int(weeks)})
+        return cls(spec, seed=seed)
+
+    def stream(self, kind: str, name: str) -> np.random.Generator:
+        """An independent random stream for one decision kind of one agent.
+
+        Derived from (seed, kind, name) only, so a policy scenario and its
+        baseline draw the same numbers for the same agent and decision
+        (common random numbers), whatever else differs.
+        """
+        key = [self.seed, zlib.crc32(kind.encode()), zlib.crc32(name.encode())]
+        return np.random.Generator(np.random.PCG64(np.random.SeedSequence(key)))
+
+    def step_of(self, day: date) -> int:
+        """Week index of a date (negative before the start)."""
+        return (day - self.spec.start_date).days // 7
+
+    def _build_agents(self) -> None:
+        w = self.spec.world
+        self.foundries = [Foundry(self, s) for s in w.foundries]
+        self.packagers = [Packager(self, s) for s in w.packagers]
+        self.memory_makers = [MemoryMaker(self, s) for s in w.memory_makers]
+        self.suppliers = [*self.foundries, *self.memory_makers, *self.packagers]
+        self.vendors = [
+            GPUVendor(self, s, [p for p in self.products.values() if p.vendor == s.name])
+            for s in w.vendors
+        ]
+        self.clouds = [CloudProvider(self, s) for s in w.clouds]
+        self.labs = [AILab(self, s) for s in w.labs]
+        self.enterprises = [EnterpriseDemand(self, s) for s in w.enterprises]
+        self.buyers = [*self.clouds, *self.labs]
+        self.compute_users = [*self.labs, *self.enterprises]
+        self.agent_by_name: dict[str, Any] = {a.name: a for a in self.agents}
+        self.api_shares = self._api_shares()
+
+    def _api_shares(self) -> dict[str, dict[str, float]]:
+        shares: dict[str, dict[str, float]] = {r: {} for r in REGIONS}
+        for lab in self.labs:
+            if lab.spec.api_share > 0:
+                shares[lab.region][lab.name] = lab.spec.api_share
+        for r, d in shares.items():
+            total = sum(d.values())
+            shares[r] = {k: v / total for k, v in d.items()} if total > 0 else {}
+        return shares
+
+    def _build_graph(self) -> None:
+        g = nx.DiGraph()
+        for a in self.agents:
+            g.add_node(a.unique_id, name=a.name, family=a.family, region=a.region)
+        ids = {a.name: a.unique_id for a in self.agents}
+        for p in self.products.values():
+            v = ids[p.vendor]
+            g.add_edge(ids[p.foundry], v, kind="wafers")
+            g.add_edge(ids[p.packager], v, kind="packaging")
+        for v in self.vendors:
+            for m in v.spec.hbm_suppliers:
+                g.add_edge(ids[m], v.unique_id, kind="hbm")
+        for b in self.buyers:
+            for vname in b.spec.vendor_shares:
+                g.add_edge(ids[vname], b.unique_id, kind="gpus")
+        for r in REGIONS:
+            sellers = [c for c in self.clouds if c.region == r]
+            renters = [x for x in self.labs if x.region == r and x.spec.rents]
+            renters += [e for e in self.enterprises if e.region == r]
+            for c in sellers:
+                for x in renters:
+                    g.add_edge(c.unique_id, x.unique_id, kind="rental")
+            for lab in self.labs:
+                if lab.name in self.api_shares[r]:
+                    for e in self.enterprises:
+                        if e.region == r:
+                            g.add_edge(lab.unique_id, e.unique_id, kind="api")
+        self.graph = g
+        self.space = Network(g, random=self.random, layout=None)
+        for a in self.agents:
+            a.cell = self.space[a.unique_id]
+
+    def _initial_rental_demand(self) -> None:
+        """Week-0 demand, rental prices and forecasts, and the vendors' steady state."""
+        rp = self.spec.parameters.rental
+        self._update_demand()
+        for r in REGIONS:
+            who, need, ref, eps = self._rental_participants(r)
+            supply = sum(c.rentable_h100e() for c in self.clouds if c.region == r)
+            self.rental_wanted[r] = float(need.sum())
+            if len(who):
+                self.rental_price[r] = clear_rental_market(
+                    supply, need, ref, eps, rp.floor_usd_per_h100e_hour,
+                    rp.ceiling_usd_per_h100e_hour,
+                ).price
+        for lab in self.labs:  # rentals start in balance with need
+            if lab.spec.rents:
+                lab.rented = lab.rental_need = max(0.0, lab.need - lab.installed_h100e())
+        for b in self.buyers:
+            b.forecast.level = b.demand_signal_h100e() or b.installed_h100e()
+        for v in self.vendors:
+            v.prime()
+
+    # ------------------------------------------------------------- step
+
+    def step(self) -> None:
+        """Advance one week (stages 1-7 of the class docstring)."""
+        self.week = self.steps - 1
+        self.date = self.spec.start_date + timedelta(weeks=self.week)
+        self.events.step = self.week
+        self._calendar()
+        self._update_demand()
+        self._place_orders()
+        self._supply()
+        self._allocate_and_ship()
+        self._deliver_and_serve()
+        self._record()
+        if self.week + 1 >= self.spec.weeks:
+            self.running = False
+
+    def run(self, weeks: int | None = None, progress: Any = None) -> SupplyChainModel:
+        """Run to the end of the horizon (or ``weeks`` more steps).
+
+        Args:
+            weeks: Steps to run; default: to the scenario's horizon.
+            progress: Optional callable called after each step with the model.
+        """
+        n = self.spec.weeks - self.steps if weeks is None else weeks
+        for _ in range(max(0, n)):
+            if not self.running:
+                break
+            self.step()
+            if progress is not None:
+                progress(self)
+        return self
+
+    # stage 1
+    def _calendar(self) -> None:
+        for lab in self.labs:
+            lab.user_multiplier = 1.0
+        for r in REGIONS:
+            self.enterprise_multiplier[r] = 1.0
+        for s in self.suppliers:
+            for line in s.lines.values():
+                line.multiplier = 1.0
+        for shock in self.spec.shocks:
+            SHOCKS[shock.kind](self, shock, self.week)
+        for s in self.suppliers:
+            s.review_capacity()
+
+    # stage 2
+    def _update_demand(self) -> None:
+        api: dict[str, float] = defaultdict(float)
+        for e in self.enterprises:
+            e.update_demand()
+            for lab_name, share in self.api_shares[e.region].items():
+                api[lab_name] += e.api_need_h100e * share
+        for lab in self.labs:
+            lab.update_demand(api[lab.name] if lab.active else 0.0)
+
+    # stage 3
+    def _place_orders(self) -> None:
+        for b in self.buyers:
+            if b.active:
+                b.place_orders()
+        for v in self.vendors:
+            v.order_inputs()
+
+    def new_order(self, buyer: Any, vendor: GPUVendor, product: str, units: int) -> Order:
+        """Create an order and book it at the vendor."""
+        self._order_seq += 1
+        order = Order(
+            self._order_seq, buyer.name, vendor.name, product, units, units, self.week,
+            buyer.spec.priority,
+        )
+        vendor.receive_order(order)
+        return order
+
+    # stage 4
+    def _supply(self) -> None:
+        for s in self.suppliers:
+            s.start_work()
+        for s in self.suppliers:
+            s.deliver()
+
+    # stage 5
+    def _allocate_and_ship(self) -> None:
+        for v in self.vendors:
+            v.allocate_and_ship()
+
+    def check_shipment(self, product: Product, origin: str, destination: str, buyer: str) -> Decision:
+        """The shipment check every shipment passes (see :mod:`abm.controls`)."""
+        return check_shipment(self.rules, product, origin, destination, buyer, self.date)
+
+    def dispatch(self, shipment: Shipment) -> None:
+        """Put a shipment in transit."""
+        self.in_transit.append(shipment)
+
+    def in_transit_h100e(self, buyer: str) -> float:
+        """Compute in transit to ``buyer``, H100e."""
+        return sum(
+            s.units * self.products[s.product].h100e for s in self.in_transit if s.buyer == buyer
+        )
+
+    # stage 6
+    def _deliver_and_serve(self) -> None:
+        arrived = [s for s in self.in_transit if s.arrival_step <= self.week]
+        self.in_transit = [s for s in self.in_transit if s.arrival_step > self.week]
+        for s in arrived:
+            buyer = self.agent_by_name[s.buyer]
+            if buyer.active:
+                buyer.receive(s)
+            else:  # the buyer exited while the units were on their way
+                self.counters["retired"] += s.units
+                buyer.log("retirement", s.vendor, s.product, s.units, detail="owner exited")
+        for b in self.buyers:
+            b.retire()
+        for r in REGIONS:
+            self._clear_rentals(r)
+        self._region_shortage()
+
+    def _rental_participants(self, region: str) -> tuple[list[Any], np.ndarray, np.ndarray, np.ndarray]:
+        rp = self.spec.parameters.rental
+        labs = [x for x in self.labs if x.region == region and x.active and x.spec.rents]
+        ents = [e for e in self.enterprises if e.region == region]
+        who = [*labs, *ents]
+        need = np.array([x.rental_need for x in labs] + [e.direct_need_h100e for e in ents])
+        ref = np.array(
+            [rp.lab_reference_usd_per_h100e_hour] * len(labs)
+            + [rp.enterprise_reference_usd_per_h100e_hour] * len(ents)
+        )
+        eps = np.array([rp.lab_elasticity] * len(labs) + [e.spec.elasticity for e in ents])
+        return who, need, ref, eps
+
+    def _clear_rentals(self, region: str) -> None:
+        rp = self.spec.parameters.rental
+        who, need, ref, eps = self._rental_participants(region)
+        clouds = [c for c in self.clouds if c.region == region and c.active]
+        supply = sum(c.rentable_h100e() for c in clouds)
+        if len(who) == 0:
+            self.rental_wanted[region] = 0.0
+            self.rental_shortage[region] = 0.0
+            return
+        res = clear_rental_market(
+            supply, need, ref, eps, rp.floor_usd_per_h100e_hour, rp.ceiling_usd_per_h100e_hour
+        )
+        prev = self.rental_price[region]
+        self.rental_price[region] = prev + rp.price_smoothing * (res.price - prev)
+        self.rental_wanted[region] = float(need.sum())
+        self.rental_shortage[region] = (
+            float(1 - res.served.sum() / need.sum()) if need.sum() > 0 else 0.0
+        )
+        self.rental_utilisation[region] = res.utilisation
+        for c in clouds:
+            c.book_rentals(res.utilisation, self.rental_price[region])
+        price = self.rental_price[region]
+        for x, served in zip(who, res.served, strict=True):
+            if isinstance(x, AILab):
+                x.serve(float(served), price)
+            else:
+                x.direct_served_h100e = float(served)
+        for lab in self.labs:  # labs that do not rent serve from their own fleet
+            if lab.region == region and lab.active and not lab.spec.rents:
+                lab.serve(0.0, price)
+        for e in self.enterprises:
+            if e.region == region:
+                e.api_served_h100e = sum(
+                    e.api_need_h100e * share * self.agent_by_name[lab].inference_served_share
+                    for lab, share in self.api_shares[region].items()
+                )
+
+    def _region_shortage(self) -> None:
+        for r in REGIONS:
+            need = unmet = 0.0
+            for lab in self.labs:
+                if lab.region == r and lab.active:
+                    need += lab.need
+                    unmet += lab.shortage * lab.need
+            for e in self.enterprises:
+                if e.region == r:
+                    need += e.need_h100e
+                    unmet += e.shortage_ratio * e.need_h100e
+            self.region_shortage[r] = unmet / need if need > 0 else 0.0
+
+    # stage 7
+    def _record(self) -> None:
+        self.metrics.collect(self)
+        for a in self.agents:
+            self.agent_rows.append((self.week, a.name, a.family, a.region, a.state()))
+
+    # ------------------------------------------------------- accounting
+
+    def conservation(self) -> dict[str, int]:
+        """GPU unit accounting: produced + initial must equal the rest.
+
+        Returns:
+            Counts of produced, initial, in inventory, in transit, installed
+            and retired units.
+        """
+        return {
+            "produced": self.counters["produced"],
+            "initial": self.counters["initial"],
+            "inventory": sum(v.inventory_units() for v in self.vendors),
+            "in_transit": sum(s.units for s in self.in_transit),
+            "installed": sum(b.installed_units() for b in self.buyers),
+            "retired": self.counters["retired"],
+        }
+
+    def firm(self, name: str) -> Firm:
+        """The agent called ``name``."""
+        return self.agent_by_name[name]

@@ -1,0 +1,598 @@
+"""Scenario files: the pydantic schema, loading, ``extends`` and clear errors.
+
+A scenario is a YAML file in ``scenarios/`` (or any path). It names the
+world (products and agents), the parameters, the shocks and the horizon.
+Every empirical figure in a library scenario cites an entry of
+``scenarios/references.yaml`` through the ``sources`` map of the object that
+holds it (field name -> reference id); unknown reference ids are refused.
+
+Errors are raised as :class:`ScenarioError`, whose message names the file,
+the field path and what was expected, on one line.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+REFERENCES_FILE = "references.yaml"
+
+Region = Literal["US", "CN", "ROW"]
+NonNeg = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message is one line for the user."""
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class Sourced(Strict):
+    """An object whose empirical fields cite references (field -> reference id)."""
+
+    sources: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _sources_name_fields(self) -> Sourced:
+        for key in self.sources:
+            if key not in type(self).model_fields:
+                raise ValueError(f"sources names {key!r}, which is not a field of this object")
+        return self
+
+
+# ----------------------------------------------------------------- products
+
+
+class ProductSpec(Sourced):
+    """A catalogue entry; see :class:`abm.products.Product` for the fields."""
+
+    name: str
+    vendor: str
+    launch: date
+    end_of_sale: date | None = None
+    bf16_tflops: Annotated[float, Field(gt=0)]
+    tpp: Annotated[float, Field(gt=0)]
+    die_area_mm2: Annotated[float, Field(gt=0)]
+    memory_bandwidth_gbs: Annotated[float, Field(gt=0)]
+    interconnect_gbs: NonNeg
+    hbm_stacks: Annotated[int, Field(ge=0)]
+    packages_per_wafer: PositiveInt
+    logic_dies: PositiveInt = 1
+    dies_per_wafer: PositiveInt
+    foundry: str
+    node: str
+    packager: str
+    list_price_usd: Annotated[float, Field(gt=0)]
+    power_w: Annotated[float, Field(gt=0)]
+
+    @model_validator(mode="after")
+    def _dates(self) -> ProductSpec:
+        if self.end_of_sale is not None and self.end_of_sale < self.launch:
+            raise ValueError("end_of_sale is before launch")
+        return self
+
+
+# -------------------------------------------------------------- suppliers
+
+
+class Firm(Sourced):
+    """Fields every firm has: a unique name, a jurisdiction and a region."""
+
+    name: str
+    country: str = Field(min_length=2, max_length=3)
+    region: Region
+
+
+class CapacityGrowth(Strict):
+    """How a supplier adds capacity: reviewed every quarter, arriving after a lag."""
+
+    max_growth_per_year: NonNeg = 1.0
+    expansion_lag_weeks: Annotated[int, Field(ge=1)] = 52
+    target_utilisation: Annotated[float, Field(gt=0, le=1)] = 0.9
+
+
+class NodeSpec(Sourced):
+    """A process node at a foundry: wafer starts available to accelerators."""
+
+    node: str
+    capacity_wafers_per_week: NonNeg
+    yield_fraction: Annotated[float, Field(gt=0, le=1)]
+
+
+class FoundrySpec(Firm):
+    """A foundry (TSMC, SMIC...)."""
+
+    nodes: list[NodeSpec] = Field(min_length=1)
+    growth: CapacityGrowth = CapacityGrowth()
+    cycle_weeks: PositiveInt = 12
+
+
+class PackagerSpec(Firm):
+    """An advanced-packaging line (CoWoS-class)."""
+
+    capacity_wafers_per_week: NonNeg
+    reserved_share: Fraction = 0.0
+    growth: CapacityGrowth = CapacityGrowth()
+    cycle_weeks: PositiveInt = 4
+
+
+class MemoryMakerSpec(Firm):
+    """An HBM maker."""
+
+    capacity_stacks_per_week: NonNeg
+    reserved_share: Fraction = 0.0
+    growth: CapacityGrowth = CapacityGrowth()
+    cycle_weeks: PositiveInt = 4
+
+
+class VendorSpec(Firm):
+    """A GPU vendor; its products are the catalogue entries naming it."""
+
+    hbm_suppliers: dict[str, Fraction] = Field(min_length=1)
+    target_backlog_weeks: Annotated[float, Field(gt=0)] = 8.0
+    initial_weekly_units: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    input_cover_weeks: Annotated[float, Field(ge=0)] = 4.0
+    price_response: NonNeg = 0.25
+    allocation: Literal["pro_rata", "priority", "fifo"] = "priority"
+
+
+# ------------------------------------------------------------------ buyers
+
+
+class FleetCohort(Sourced):
+    """Units of a product installed before the start date."""
+
+    product: str
+    units: Annotated[int, Field(ge=0)]
+    age_weeks: Annotated[int, Field(ge=0)] = 0
+
+
+class BuyerSpec(Firm):
+    """Fields shared by everything that buys and installs GPUs."""
+
+    initial_fleet: list[FleetCohort] = Field(default_factory=list)
+    vendor_shares: dict[str, Fraction] = Field(default_factory=dict)
+    priority: Annotated[int, Field(ge=0, le=9)] = 1
+    capex_usd_per_week: NonNeg = 1e9
+
+
+class CloudSpec(BuyerSpec):
+    """A cloud provider renting capacity in its region."""
+
+    market_share: Fraction
+
+
+TrendPoints = list[tuple[date, NonNeg]]
+
+
+class LabSpec(BuyerSpec):
+    """An AI lab / model company."""
+
+    launch: date
+    users_path_million: TrendPoints = Field(min_length=1)
+    users_noise_sd: NonNeg = 0.01
+    paid_share: Fraction = 0.05
+    subscription_usd_per_month: NonNeg = 20.0
+    signup_share_per_week: Fraction = 0.15
+    pending_churn_per_week: Fraction = 0.1
+    inference_h100e_per_million_users: NonNeg
+    intensity_growth_per_year: float = 0.0
+    efficiency: Annotated[float, Field(gt=0)] = 1.0
+    training_h100e: TrendPoints = Field(min_length=1)
+    api_share: Fraction = 0.0
+    api_markup: Annotated[float, Field(ge=1)] = 2.0
+    own_fleet: bool = False
+    rents: bool = True
+    cash_usd: float = 1e9
+    funding_usd_per_week: NonNeg = 0.0
+    opex_usd_per_week: NonNeg = 0.0
+    reallocation_share_per_week: Fraction = 0.05
+    rental_growth_per_week: NonNeg = 0.05
+    inference_headroom: NonNeg = 0.05
+    pause_threshold: Fraction = 0.02
+    resume_headroom: NonNeg = 0.03
+    exit_after_weeks_insolvent: PositiveInt = 8
+
+    @model_validator(mode="after")
+    def _fleet_or_rent(self) -> LabSpec:
+        if not self.own_fleet and not self.rents:
+            raise ValueError("a lab must own a fleet, rent, or both (own_fleet/rents both false)")
+        if self.own_fleet and not self.vendor_shares:
+            raise ValueError("a lab with own_fleet needs vendor_shares")
+        return self
+
+
+class EnterpriseSpec(Sourced):
+    """Enterprise (B-end) token demand of one sector in one region."""
+
+    name: str
+    region: Region
+    sector: str
+    demand_path_h100e: TrendPoints = Field(min_length=1)
+    noise_sd: NonNeg = 0.02
+    via_labs_share: Fraction = 0.5
+    elasticity: NonNeg = 1.0
+
+
+class World(Strict):
+    """Every product and agent of a scenario."""
+
+    products: list[ProductSpec] = Field(min_length=1)
+    foundries: list[FoundrySpec] = Field(min_length=1)
+    packagers: list[PackagerSpec] = Field(min_length=1)
+    memory_makers: list[MemoryMakerSpec] = Field(min_length=1)
+    vendors: list[VendorSpec] = Field(min_length=1)
+    clouds: list[CloudSpec] = Field(default_factory=list)
+    labs: list[LabSpec] = Field(default_factory=list)
+    enterprises: list[EnterpriseSpec] = Field(default_factory=list)
+
+
+# -------------------------------------------------------------- parameters
+
+
+class RentalParams(Sourced):
+    """Regional rental markets (USD per H100e-hour)."""
+
+    floor_usd_per_h100e_hour: Annotated[float, Field(gt=0)] = 1.0
+    ceiling_usd_per_h100e_hour: Annotated[float, Field(gt=0)] = 12.0
+    lab_reference_usd_per_h100e_hour: Annotated[float, Field(gt=0)] = 4.0
+    enterprise_reference_usd_per_h100e_hour: Annotated[float, Field(gt=0)] = 2.0
+    lab_elasticity: NonNeg = 0.1
+    price_smoothing: Annotated[float, Field(gt=0, le=1)] = 0.2
+    rentable_share: Fraction = 0.95
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RentalParams:
+        if self.ceiling_usd_per_h100e_hour < self.floor_usd_per_h100e_hour:
+            raise ValueError("ceiling_usd_per_h100e_hour is below floor_usd_per_h100e_hour")
+        return self
+
+
+class BuyerParams(Sourced):
+    """Forecasting and ordering of clouds and labs that own fleets."""
+
+    forecast_alpha: Fraction = 0.3
+    forecast_beta: Fraction = 0.1
+    safety_stock: NonNeg = 0.1
+    supply_line_adjust_weeks: Annotated[float, Field(ge=1)] = 8.0
+    max_forecast_horizon_weeks: Annotated[float, Field(ge=0)] = 52.0
+    cancel_excess_share: NonNeg = 0.25
+    service_life_weeks: PositiveInt = 260
+
+
+class VendorParams(Sourced):
+    """Vendors' supply-chain timing and pricing."""
+
+    transit_weeks: Annotated[int, Field(ge=0)] = 4
+    normal_lead_time_weeks: Annotated[float, Field(gt=0)] = 12.0
+    price_adjust_rate: Fraction = 0.1
+    max_price_multiple: Annotated[float, Field(ge=1)] = 1.6
+    min_price_multiple: Annotated[float, Field(gt=0, le=1)] = 0.7
+
+
+class Parameters(Strict):
+    """All global parameters of a scenario."""
+
+    rental: RentalParams = RentalParams()
+    buyers: BuyerParams = BuyerParams()
+    vendors: VendorParams = VendorParams()
+    expansion_review_weeks: PositiveInt = 13
+    supplier_max_queue_weeks: Annotated[float, Field(gt=0)] = 8.0
+
+
+# ------------------------------------------------------------------ shocks
+
+
+class ShockBase(Strict):
+    """A scheduled event that changes the world for a while."""
+
+    start: date
+    target: str
+    sources: dict[str, str] = Field(default_factory=dict)
+
+
+class ConsumerSurge(ShockBase):
+    """Users of a lab jump by ``factor`` within ``ramp_weeks`` (DevDay-style)."""
+
+    kind: Literal["consumer_surge"]
+    factor: Annotated[float, Field(gt=0)]
+    ramp_weeks: PositiveInt = 2
+    hold_weeks: Annotated[int, Field(ge=0)] = 4
+    persistence: Fraction = 0.3
+    decay_half_life_weeks: Annotated[float, Field(gt=0)] = 4.0
+
+
+class CapacityShock(ShockBase):
+    """A supplier's capacity is multiplied by ``factor`` for ``weeks``."""
+
+    kind: Literal["capacity_shock"]
+    factor: NonNeg
+    weeks: PositiveInt
+
+
+class EnterpriseShock(ShockBase):
+    """Enterprise demand of a region (target = region code) is multiplied by ``factor``."""
+
+    kind: Literal["enterprise_demand_shock"]
+    factor: NonNeg
+    weeks: PositiveInt
+
+
+Shock = Annotated[ConsumerSurge | CapacityShock | EnterpriseShock, Field(discriminator="kind")]
+
+
+class Scenario(Strict):
+    """A complete, validated scenario."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    description: str = ""
+    extends: str | None = None
+    start_date: date = date(2022, 1, 3)
+    weeks: PositiveInt = 261
+    parameters: Parameters = Parameters()
+    world: World
+    shocks: list[Shock] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        _check_world(self)
+        return self
+
+    @property
+    def end_date(self) -> date:
+        """Date of the last simulated week."""
+        from datetime import timedelta
+
+        return self.start_date + timedelta(weeks=self.weeks - 1)
+
+    def content_hash(self) -> str:
+        """SHA-256 of the validated scenario content (stable across key order)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def _check_world(sc: Scenario) -> None:
+    w = sc.world
+    names: dict[str, str] = {}
+    groups = {
+        "foundries": w.foundries,
+        "packagers": w.packagers,
+        "memory_makers": w.memory_makers,
+        "vendors": w.vendors,
+        "clouds": w.clouds,
+        "labs": w.labs,
+        "enterprises": w.enterprises,
+    }
+    for group, items in groups.items():
+        for i, item in enumerate(items):
+            if item.name in names:
+                raise ValueError(
+                    f"world.{group}[{i}].name: duplicate agent name {item.name!r} "
+                    f"(already used in world.{names[item.name]})"
+                )
+            names[item.name] = f"{group}[{i}]"
+    product_names: set[str] = set()
+    vendors = {v.name for v in w.vendors}
+    foundry_nodes = {(f.name, n.node) for f in w.foundries for n in f.nodes}
+    packagers = {p.name for p in w.packagers}
+    memory = {m.name for m in w.memory_makers}
+    for i, p in enumerate(w.products):
+        where = f"world.products[{i}]"
+        if p.name in product_names:
+            raise ValueError(f"{where}.name: duplicate product {p.name!r}")
+        product_names.add(p.name)
+        if p.vendor not in vendors:
+            raise ValueError(f"{where}.vendor: {p.vendor!r} is not a vendor in world.vendors")
+        if (p.foundry, p.node) not in foundry_nodes:
+            raise ValueError(
+                f"{where}.foundry: no foundry {p.foundry!r} with node {p.node!r} in world.foundries"
+            )
+        if p.packager not in packagers:
+            raise ValueError(f"{where}.packager: {p.packager!r} is not in world.packagers")
+    for i, v in enumerate(w.vendors):
+        for prod in v.initial_weekly_units:
+            if prod not in product_names:
+                raise ValueError(
+                    f"world.vendors[{i}].initial_weekly_units: unknown product {prod!r}"
+                )
+        for m in v.hbm_suppliers:
+            if m not in memory:
+                raise ValueError(
+                    f"world.vendors[{i}].hbm_suppliers: {m!r} is not in world.memory_makers"
+                )
+    for group in ("clouds", "labs"):
+        for i, b in enumerate(getattr(w, group)):
+            for v, share in b.vendor_shares.items():
+                if v not in vendors:
+                    raise ValueError(
+                        f"world.{group}[{i}].vendor_shares: {v!r} is not in world.vendors"
+                    )
+            if b.vendor_shares and abs(sum(b.vendor_shares.values()) - 1) > 1e-6:
+                raise ValueError(f"world.{group}[{i}].vendor_shares: shares must sum to 1")
+            for j, c in enumerate(b.initial_fleet):
+                if c.product not in product_names:
+                    raise ValueError(
+                        f"world.{group}[{i}].initial_fleet[{j}].product: unknown product "
+                        f"{c.product!r}"
+                    )
+    for region in ("US", "CN", "ROW"):
+        shares = [c.market_share for c in w.clouds if c.region == region]
+        if shares and sum(shares) > 1 + 1e-6:
+            raise ValueError(f"world.clouds: market_share of region {region} sums above 1")
+    for i, s in enumerate(sc.shocks):
+        ok = s.target in names or (s.kind == "enterprise_demand_shock" and s.target in REGIONS)
+        if not ok:
+            raise ValueError(f"shocks[{i}].target: {s.target!r} is not an agent of the world")
+
+
+REGIONS = ("US", "CN", "ROW")
+
+# ------------------------------------------------------------------ loading
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ScenarioError(f"{path}: unparseable YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: expected a mapping of scenario fields at the top level")
+    return data
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``override`` into a copy of ``base``: mappings merge, other values replace."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve_path(name_or_path: str | Path) -> Path:
+    """Turn a library name (``baseline``) or a path into a scenario file path."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    lib = SCENARIO_DIR / f"{name_or_path}.yaml"
+    if lib.exists():
+        return lib
+    known = ", ".join(library_names()) or "none"
+    raise ScenarioError(f"{name_or_path}: no such scenario file or library scenario (known: {known})")
+
+
+def library_names() -> list[str]:
+    """Names of the scenarios shipped in ``scenarios/``."""
+    return sorted(
+        p.stem for p in SCENARIO_DIR.glob("*.yaml") if p.name != REFERENCES_FILE
+    )
+
+
+def _raw_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = path.resolve()
+    if path in seen:
+        chain = " -> ".join(p.stem for p in (*seen, path))
+        raise ScenarioError(f"{path}: extends: cycle ({chain})")
+    data = _read_yaml(path)
+    parent = data.get("extends")
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError(f"{path}: extends: expected a scenario name, got {parent!r}")
+    candidate = path.parent / f"{parent}.yaml"
+    parent_path = candidate if candidate.exists() else SCENARIO_DIR / f"{parent}.yaml"
+    if not parent_path.exists():
+        raise ScenarioError(f"{path}: extends: no scenario named {parent!r}")
+    base = _raw_with_extends(parent_path, (*seen, path))
+    merged = deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
+    merged["extends"] = parent
+    return merged
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("consumer_surge", "capacity_shock", "enterprise_demand_shock"):
+            continue  # discriminator tags pydantic inserts in the path
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _format_validation(path: Path, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = _format_loc(tuple(err["loc"]))
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        return f"{path}: {loc}: unknown key (check the spelling; see docs/scenarios.md)"
+    if err["type"] == "value_error":
+        msg = msg.removeprefix("Value error, ")
+        if msg.startswith("world.") or msg.startswith("shocks["):
+            return f"{path}: {msg}"
+        return f"{path}: {loc}: {msg}"
+    got = err.get("input")
+    got_s = "" if isinstance(got, dict | list) else f", got {got!r}"
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{path}: {loc}: expected {msg[0].lower() + msg[1:]}{got_s}{more}"
+
+
+def load_references() -> dict[str, dict[str, Any]]:
+    """Read ``scenarios/references.yaml``: sourced facts and declared assumptions by id."""
+    path = SCENARIO_DIR / REFERENCES_FILE
+    data = _read_yaml(path)
+    refs: dict[str, dict[str, Any]] = {}
+    for section in ("facts", "assumptions"):
+        for rid, entry in (data.get(section) or {}).items():
+            refs[str(rid)] = {"kind": section, **entry}
+    return refs
+
+
+def _check_sources(path: Path, raw: Any, refs: dict[str, Any], loc: str = "") -> None:
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            sub = f"{loc}.{key}" if loc else str(key)
+            if key == "sources" and isinstance(value, dict):
+                for field, rid in value.items():
+                    if str(rid) not in refs:
+                        raise ScenarioError(
+                            f"{path}: {sub}.{field}: unknown reference {rid!r} "
+                            f"(expected an id from scenarios/{REFERENCES_FILE})"
+                        )
+            else:
+                _check_sources(path, value, refs, sub)
+    elif isinstance(raw, list):
+        for i, item in enumerate(raw):
+            _check_sources(path, item, refs, f"{loc}[{i}]")
+
+
+def load_scenario(
+    name_or_path: str | Path, overrides: dict[str, Any] | None = None
+) -> Scenario:
+    """Load, merge (``extends``, then ``overrides``) and validate a scenario.
+
+    Args:
+        name_or_path: A library name such as ``"baseline"`` or a YAML path.
+        overrides: Optional nested mapping merged over the file's content.
+
+    Returns:
+        The validated :class:`Scenario`.
+
+    Raises:
+        ScenarioError: with a one-line message naming the file and field.
+    """
+    path = resolve_path(name_or_path)
+    raw = _raw_with_extends(path)
+    if overrides:
+        raw = deep_merge(raw, overrides)
+    _check_sources(path, raw, load_references())
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError(_format_validation(path, exc)) from None

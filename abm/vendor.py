@@ -1,0 +1,360 @@
+"""GPU vendors: book inputs upstream, assemble, allocate scarce output, price it.
+
+Each week a vendor (Nvidia, AMD, Huawei, Cambricon...):
+
+1. plans an output rate per product from its order inflow and backlog, and
+   orders logic wafers and HBM stacks with the stock-and-supply-line rule,
+   covering the suppliers' quoted lead times (this is how a shortage
+   upstream turns into more ordering, and how bullwhip reaches fabs);
+2. sends dies and HBM to its packager; output per product is limited by the
+   scarcest input (dies, HBM, packaging capacity), which is recorded as the
+   product's binding constraint;
+3. allocates finished units over the outstanding orders (a pure allocation
+   rule), passing every shipment through the shipment check;
+4. quotes a lead time from its backlog and shipment rate, and moves prices
+   toward a target that rises with the lead time.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from abm.firm import Firm
+from abm.market import allocate
+from abm.ordering import supply_line_order
+from abm.products import Product
+from abm.records import Order, Shipment
+from abm.scenario import VendorSpec
+
+SMOOTHING = 0.25
+"""Weight of the current week in a vendor's averages of orders and shipments."""
+
+INPUT_ADJUST_WEEKS = 4.0
+"""Weeks over which a vendor closes gaps in its input stocks and supply lines."""
+
+
+class GPUVendor(Firm):
+    """A GPU vendor agent.
+
+    Attributes:
+        products: The vendor's catalogue (name -> Product).
+        orders: Outstanding orders per product, oldest first.
+        finished: Finished units in inventory per product.
+        dies: Good logic dies in inventory per product.
+        hbm: HBM stacks in inventory.
+        price: Current price per product, USD.
+        binding: The constraint that limited each product's output last week
+            (``wafer``, ``hbm``, ``packaging`` or ``demand``).
+        produced: Cumulative units produced per product.
+    """
+
+    family = "vendor"
+
+    def __init__(self, model: Any, spec: VendorSpec, products: list[Product]) -> None:
+        super().__init__(model, spec.name, spec.country, spec.region)
+        self.spec = spec
+        self.products = {p.name: p for p in products}
+        self.orders: dict[str, list[Order]] = {p: [] for p in self.products}
+        self.finished: dict[str, int] = dict.fromkeys(self.products, 0)
+        self.dies: dict[str, float] = dict.fromkeys(self.products, 0.0)
+        self.hbm = 0.0
+        self.price = {p.name: p.list_price_usd for p in products}
+        self.binding = dict.fromkeys(self.products, "demand")
+        self.produced = dict.fromkeys(self.products, 0)
+        self.inflow = dict.fromkeys(self.products, 0.0)  # smoothed units ordered per week
+        self.ordered_this_week: dict[str, int] = defaultdict(int)
+        self.shipped_this_week: dict[tuple[str, str], int] = defaultdict(int)  # (region, product)
+        self.produced_this_week = 0
+        self.ship_rate = 0.0
+        self.production_rate = 0.0
+        self.revenue_this_week = 0.0
+        self.lead_time = model.spec.parameters.vendors.normal_lead_time_weeks
+
+    # ------------------------------------------------------------ inputs
+
+    def receive_order(self, order: Order) -> None:
+        """Book a buyer's order into the backlog of its product."""
+        self.orders[order.product].append(order)
+        self.ordered_this_week[order.product] += order.quantity
+
+    def receive_dies(self, product: str, dies: float) -> None:
+        """Good dies arrive from the foundry."""
+        self.dies[product] += dies
+
+    def receive_hbm(self, stacks: float) -> None:
+        """HBM stacks arrive from a memory maker."""
+        self.hbm += stacks
+
+    def receive_packages(self, product: str, units: int, packager: str) -> None:
+        """Packaged GPUs arrive: they are produced units from now on."""
+        self.finished[product] += units
+        self.produced[product] += units
+        self.produced_this_week += units
+        self.model.counters["produced"] += units
+        self.log("production", counterparty=packager, product=product, quantity=units)
+
+    def prime(self) -> None:
+        """Start the run in a steady state at ``initial_weekly_units``.
+
+        Work in process at the foundry, memory makers and packager, input
+        stocks, one week of finished goods and a backlog of
+        ``target_backlog_weeks`` of orders (spread over the buyers that buy
+        from this vendor, by installed compute) are set as if the vendor had
+        been producing at that rate.
+        """
+        m = self.model
+        stacks = 0.0
+        total = 0
+        for name, rate in self.spec.initial_weekly_units.items():
+            p = self.products[name]
+            foundry = m.agent_by_name[p.foundry]
+            packager = m.agent_by_name[p.packager]
+            wafers = rate * p.logic_dies / foundry.good_dies_per_wafer(name)
+            foundry.in_process += [(k, self.name, name, wafers) for k in range(foundry.cycle_weeks)]
+            packs = rate / p.packages_per_wafer
+            packager.in_process += [(k, self.name, name, packs) for k in range(packager.cycle_weeks)]
+            self.dies[name] = rate * p.logic_dies * self.spec.input_cover_weeks
+            self.inflow[name] = float(rate)
+            self.finished[name] = rate
+            m.counters["produced"] += rate
+            self.produced[name] += rate
+            stacks += rate * p.hbm_stacks
+            total += rate
+            self._initial_orders(name, int(rate * self.spec.target_backlog_weeks))
+        self.hbm = stacks * self.spec.input_cover_weeks
+        for maker, share in self.spec.hbm_suppliers.items():
+            mk = m.agent_by_name[maker]
+            mk.in_process += [(k, self.name, "", stacks * share) for k in range(mk.cycle_weeks)]
+        self.ship_rate = self.production_rate = float(total)
+        if total:
+            self._update_lead_time_and_prices()
+
+    def _initial_orders(self, product: str, units: int) -> None:
+        m = self.model
+        buyers = [b for b in m.buyers if self.name in b.spec.vendor_shares]
+        weights = [b.installed_h100e() * b.spec.vendor_shares[self.name] for b in buyers]
+        total = sum(weights)
+        if total <= 0 or units <= 0:
+            return
+        for b, w in zip(buyers, weights, strict=True):
+            n = int(units * w / total)
+            if n > 0:
+                b.open_orders.append(m.new_order(b, self, product, n))
+        self.ordered_this_week.clear()
+
+    # ---------------------------------------------------------- planning
+
+    def backlog_units(self, product: str | None = None) -> int:
+        """Units ordered and not yet shipped (one product, or all)."""
+        names = [product] if product else list(self.products)
+        return sum(o.outstanding for n in names for o in self.orders[n])
+
+    def active_products(self) -> list[Product]:
+        """Products on sale or with orders still to serve."""
+        today = self.model.date
+        return [
+            p for p in self.products.values() if p.on_sale(today) or self.orders[p.name]
+        ]
+
+    def planned_rate(self, p: Product) -> float:
+        """Units per week the vendor wants to produce of ``p``."""
+        net_backlog = max(0, self.backlog_units(p.name) - self.finished[p.name])
+        rate = max(self.inflow[p.name], net_backlog / self.spec.target_backlog_weeks)
+        return rate if p.on_sale(self.model.date) else net_backlog / self.spec.target_backlog_weeks
+
+    def order_inputs(self) -> None:
+        """Order wafers and HBM, and send what can be packaged to the packager."""
+        m = self.model
+        self.produced_this_week = 0
+        for name, qty in self.ordered_this_week.items():
+            self.inflow[name] += SMOOTHING * (qty - self.inflow[name])
+        for name in self.products:
+            if name not in self.ordered_this_week:
+                self.inflow[name] *= 1 - SMOOTHING
+        self.ordered_this_week.clear()
+
+        rates = {p.name: self.planned_rate(p) for p in self.active_products()}
+        # logic wafers, per product
+        for name, rate in rates.items():
+            p = self.products[name]
+            foundry = m.agent_by_name[p.foundry]
+            per_wafer = foundry.good_dies_per_wafer(name)
+            packager = m.agent_by_name[p.packager]
+            use = rate * p.logic_dies
+            line = (
+                foundry.backlog_of(self.name, name) + foundry.in_process_of(self.name, name)
+            ) * per_wafer
+            dies_wanted = supply_line_order(
+                expected_use=use,
+                desired_stock=use * self.spec.input_cover_weeks,
+                stock=self.dies[name],
+                desired_supply_line=use * foundry.cycle_weeks,
+                supply_line=line,
+                adjust_weeks=INPUT_ADJUST_WEEKS,
+            )
+            if dies_wanted > 0:
+                foundry.request(self.name, name, dies_wanted / per_wafer)
+            packager.book(name, rate / p.packages_per_wafer)
+        # HBM, shared by products, split over suppliers by share
+        use = sum(rate * self.products[n].hbm_stacks for n, rate in rates.items())
+        makers = [(m.agent_by_name[s], share) for s, share in self.spec.hbm_suppliers.items()]
+        line = sum(
+            mk.backlog_of(self.name, "") + mk.in_process_of(self.name, "") for mk, _ in makers
+        )
+        lead = max(mk.cycle_weeks for mk, _ in makers)
+        stacks = supply_line_order(
+            expected_use=use,
+            desired_stock=use * self.spec.input_cover_weeks,
+            stock=self.hbm,
+            desired_supply_line=use * lead,
+            supply_line=line,
+            adjust_weeks=INPUT_ADJUST_WEEKS,
+        )
+        for mk, share in makers:
+            mk.request(self.name, "", stacks * share)
+        self._send_to_packaging(rates)
+
+    def _send_to_packaging(self, rates: dict[str, float]) -> None:
+        m = self.model
+        want: dict[str, int] = {}
+        for name, rate in rates.items():
+            p = self.products[name]
+            queued = m.agent_by_name[p.packager].units_queued(self.name, name)
+            target = self.backlog_units(name) + rate * 2  # backlog plus two weeks' cover
+            want[name] = max(0, int(target - self.finished[name] - queued))
+        need_hbm = sum(w * self.products[n].hbm_stacks for n, w in want.items())
+        hbm_share = min(1.0, self.hbm / need_hbm) if need_hbm > 0 else 1.0
+        for name, w in want.items():
+            if w <= 0:
+                self.binding[name] = "demand"
+                continue
+            p = self.products[name]
+            by_dies = int(self.dies[name] / p.logic_dies)
+            by_hbm = int(w * hbm_share) if p.hbm_stacks else w
+            units = min(w, by_dies, by_hbm)
+            if units < w:
+                self.binding[name] = "wafer" if by_dies <= by_hbm else "hbm"
+            else:
+                packager = m.agent_by_name[p.packager]
+                self.binding[name] = "packaging" if packager.share_served < 0.999 else "demand"
+            if units <= 0:
+                continue
+            self.dies[name] -= units * p.logic_dies
+            self.hbm -= units * p.hbm_stacks
+            m.agent_by_name[p.packager].request_units(self.name, name, units)
+
+    # --------------------------------------------------- allocation, ship
+
+    def allocate_and_ship(self) -> None:
+        """Share finished units over outstanding orders and ship them."""
+        m = self.model
+        self.shipped_this_week.clear()
+        self.revenue_this_week = 0.0
+        shipped_total = 0
+        for name, orders in self.orders.items():
+            orders[:] = [o for o in orders if o.outstanding > 0]
+            if not orders or self.finished[name] <= 0:
+                if orders:
+                    self._log_short(name, orders, np.zeros(len(orders), dtype=np.int64))
+                continue
+            p = self.products[name]
+            requests = np.fromiter((o.outstanding for o in orders), np.int64, len(orders))
+            priorities = np.fromiter((o.priority for o in orders), np.int64, len(orders))
+            given = allocate(self.spec.allocation, self.finished[name], requests, priorities)
+            self._log_short(name, orders, given)
+            per_buyer: dict[str, list[int]] = {}
+            for order, g in zip(orders, given, strict=True):
+                if g <= 0:
+                    continue
+                buyer = m.agent_by_name[order.buyer]
+                decision = m.check_shipment(p, self.country, buyer.country, buyer.name)
+                if decision.verdict != "allow":
+                    continue  # licensing and denials are handled by the rule engine
+                order.outstanding -= int(g)
+                slot = per_buyer.setdefault(order.buyer, [0, order.step])
+                slot[0] += int(g)
+                slot[1] = min(slot[1], order.step)
+            for buyer_name, (units, order_step) in per_buyer.items():
+                buyer = m.agent_by_name[buyer_name]
+                price = self.price[name]
+                self.finished[name] -= units
+                shipped_total += units
+                self.shipped_this_week[(buyer.region, name)] += units
+                self.revenue_this_week += units * price
+                m.dispatch(
+                    Shipment(
+                        vendor=self.name,
+                        buyer=buyer_name,
+                        product=name,
+                        units=units,
+                        shipped_step=m.week,
+                        arrival_step=m.week + m.spec.parameters.vendors.transit_weeks,
+                        order_step=order_step,
+                        price_usd=price,
+                    )
+                )
+                self.log("shipment", buyer_name, name, units, price)
+        self.ship_rate += SMOOTHING * (shipped_total - self.ship_rate)
+        self._update_lead_time_and_prices()
+
+    def _log_short(self, product: str, orders: list[Order], given: np.ndarray) -> None:
+        asked: dict[str, int] = defaultdict(int)
+        got: dict[str, int] = defaultdict(int)
+        for o, g in zip(orders, given, strict=True):
+            asked[o.buyer] += o.outstanding
+            got[o.buyer] += int(g)
+        for buyer, a in asked.items():
+            if got[buyer] < a:
+                self.log(
+                    "allocation_short",
+                    buyer,
+                    product,
+                    got[buyer],
+                    detail=f"asked {a}, given {got[buyer]}; binding: {self.binding[product]}",
+                )
+
+    def _update_lead_time_and_prices(self) -> None:
+        vp = self.model.spec.parameters.vendors
+        backlog = self.backlog_units()
+        self.production_rate += SMOOTHING * (self.produced_this_week - self.production_rate)
+        rate = max(self.ship_rate, self.production_rate, 1.0)
+        self.lead_time = min(104.0, backlog / rate) + vp.transit_weeks
+        pressure = self.lead_time / vp.normal_lead_time_weeks - 1.0
+        multiple = float(
+            np.clip(1.0 + self.spec.price_response * pressure, vp.min_price_multiple,
+                    vp.max_price_multiple)
+        )
+        for name, p in self.products.items():
+            target = p.list_price_usd * multiple
+            self.price[name] += vp.price_adjust_rate * (target - self.price[name])
+
+    # -------------------------------------------------------------- misc
+
+    def cancel(self, order: Order, units: int) -> int:
+        """Cancel up to ``units`` of an order's outstanding quantity; returns units cancelled."""
+        n = min(units, order.outstanding)
+        order.outstanding -= n
+        return n
+
+    def newest_product(self) -> Product | None:
+        """The most recently launched product on sale today."""
+        today = self.model.date
+        on_sale = [p for p in self.products.values() if p.on_sale(today)]
+        return max(on_sale, key=lambda p: p.launch) if on_sale else None
+
+    def inventory_units(self) -> int:
+        """Finished units held."""
+        return sum(self.finished.values())
+
+    def state(self) -> dict[str, Any]:
+        """Backlog, inventory, lead time and production."""
+        return {
+            "backlog": float(self.backlog_units()),
+            "inventory_units": float(self.inventory_units()),
+            "lead_time_weeks": self.lead_time,
+            "production_units": float(self.produced_this_week),
+            "revenue_usd": self.revenue_this_week,
+        }
