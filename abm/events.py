@@ -9,8 +9,17 @@ from __future__ import annotations
 import pyarrow as pa
 
 EVENT_COLUMNS = (
-    "step", "agent", "family", "region", "event", "counterparty", "product",
-    "quantity", "price_usd", "rule", "detail",
+    "step",
+    "agent",
+    "family",
+    "region",
+    "event",
+    "counterparty",
+    "product",
+    "quantity",
+    "price_usd",
+    "rule",
+    "detail",
 )
 """Columns buffered per event; ``run_id`` and ``date`` are added when written."""
 
@@ -43,8 +52,17 @@ class EventLog:
         self.step = 0
 
     def append(
-        self, agent: str, family: str, region: str, event: str, counterparty: str,
-        product: str, quantity: float, price_usd: float, rule: str, detail: str,
+        self,
+        agent: str,
+        family: str,
+        region: str,
+        event: str,
+        counterparty: str,
+        product: str,
+        quantity: float,
+        price_usd: float,
+        rule: str,
+        detail: str,
     ) -> None:
         """Add one row at the current step."""
         c = self.columns

@@ -44,8 +44,16 @@ class Firm(CellAgent):
     ) -> None:
         """Append one row to the model's event log."""
         self.model.events.append(
-            self.name, self.family, self.region, event, counterparty, product, quantity,
-            price_usd, rule, detail,
+            self.name,
+            self.family,
+            self.region,
+            event,
+            counterparty,
+            product,
+            quantity,
+            price_usd,
+            rule,
+            detail,
         )
 
     def state(self) -> dict[str, Any]:

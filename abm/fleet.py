@@ -71,7 +71,11 @@ class Buyer(Firm):
         self.capex_this_week += shipment.units * shipment.price_usd
         wait = self.model.week - shipment.order_step
         self.log(
-            "delivery", shipment.vendor, shipment.product, shipment.units, shipment.price_usd,
+            "delivery",
+            shipment.vendor,
+            shipment.product,
+            shipment.units,
+            shipment.price_usd,
             detail=f"ordered {wait} weeks ago",
         )
 

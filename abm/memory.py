@@ -16,7 +16,9 @@ class MemoryMaker(Supplier):
     family = "memory"
 
     def __init__(self, model: Any, spec: MemoryMakerSpec) -> None:
-        lines = {"hbm": CapacityLine(spec.capacity_stacks_per_week, spec.growth, spec.reserved_share)}
+        lines = {
+            "hbm": CapacityLine(spec.capacity_stacks_per_week, spec.growth, spec.reserved_share)
+        }
         super().__init__(model, spec.name, spec.country, spec.region, lines, spec.cycle_weeks)
         self.spec = spec
 

@@ -52,9 +52,12 @@ def metric(name: str, unit: str, scope: str, description: str):
 REGIONS = ("US", "CN", "ROW")
 
 
-@metric("lead_time_weeks", "weeks", "vendor",
-        "Quoted lead time: outstanding backlog over the smoothed weekly shipment rate, "
-        "plus transit.")
+@metric(
+    "lead_time_weeks",
+    "weeks",
+    "vendor",
+    "Quoted lead time: outstanding backlog over the smoothed weekly shipment rate, plus transit.",
+)
 def _lead_time(m: Any) -> Rows:
     return ((v.name, v.lead_time) for v in m.vendors)
 
@@ -69,8 +72,12 @@ def _production(m: Any) -> Rows:
     return ((v.name, float(v.produced_this_week)) for v in m.vendors)
 
 
-@metric("gpu_price_usd", "USD/unit", "product",
-        "Vendor price of a product on sale (list price moved by backlog pressure).")
+@metric(
+    "gpu_price_usd",
+    "USD/unit",
+    "product",
+    "Vendor price of a product on sale (list price moved by backlog pressure).",
+)
 def _gpu_price(m: Any) -> Rows:
     today = m.date
     for v in m.vendors:
@@ -79,9 +86,13 @@ def _gpu_price(m: Any) -> Rows:
                 yield name, v.price[name]
 
 
-@metric("rental_price_usd_per_gpu_hour", "USD per H100e-hour", "region",
-        "Rental price index of the region's cloud market per H100-equivalent "
-        "(smoothed clearing price; contracts reprice gradually).")
+@metric(
+    "rental_price_usd_per_gpu_hour",
+    "USD per H100e-hour",
+    "region",
+    "Rental price index of the region's cloud market per H100-equivalent "
+    "(smoothed clearing price; contracts reprice gradually).",
+)
 def _rental_price(m: Any) -> Rows:
     return ((r, m.rental_price[r]) for r in REGIONS)
 
@@ -91,8 +102,12 @@ def _rental_util(m: Any) -> Rows:
     return ((r, m.rental_utilisation[r]) for r in REGIONS)
 
 
-@metric("shipments_units", "units/week", "VENDOR:REGION",
-        "Units shipped by a vendor to buyers in a region this week.")
+@metric(
+    "shipments_units",
+    "units/week",
+    "VENDOR:REGION",
+    "Units shipped by a vendor to buyers in a region this week.",
+)
 def _shipments(m: Any) -> Rows:
     for v in m.vendors:
         per_region = dict.fromkeys(REGIONS, 0)
@@ -107,8 +122,12 @@ def _orders(m: Any) -> Rows:
     return ((b.name, float(b.ordered_units_this_week)) for b in m.buyers)
 
 
-@metric("compute_stock_h100e", "H100e", "region, agent or world",
-        "Installed accelerator compute owned by clouds and labs.")
+@metric(
+    "compute_stock_h100e",
+    "H100e",
+    "region, agent or world",
+    "Installed accelerator compute owned by clouds and labs.",
+)
 def _compute(m: Any) -> Rows:
     per_region = dict.fromkeys(REGIONS, 0.0)
     for b in m.buyers:
@@ -119,9 +138,13 @@ def _compute(m: Any) -> Rows:
     yield "world", sum(per_region.values())
 
 
-@metric("shortage_ratio", "share", "agent or region",
-        "Unmet over wanted compute (wanted = need at normal prices); for clouds, "
-        "their region's rental shortage; for vendors, 1 - normal lead time / quoted lead time.")
+@metric(
+    "shortage_ratio",
+    "share",
+    "agent or region",
+    "Unmet over wanted compute (wanted = need at normal prices); for clouds, "
+    "their region's rental shortage; for vendors, 1 - normal lead time / quoted lead time.",
+)
 def _shortage(m: Any) -> Rows:
     for a in m.compute_users:
         yield a.name, a.shortage_ratio if a.family == "enterprise" else a.shortage
@@ -129,7 +152,7 @@ def _shortage(m: Any) -> Rows:
         yield c.name, m.rental_shortage[c.region]
     normal = m.spec.parameters.vendors.normal_lead_time_weeks
     for v in m.vendors:
-        yield v.name, max(0.0, 1.0 - normal / v.lead_time)
+        yield v.name, max(0.0, 1.0 - normal / v.lead_time) if v.lead_time > 0 else 0.0
     for s in m.suppliers:
         yield s.name, s.shortage_ratio()
     yield from m.region_shortage.items()
@@ -155,8 +178,12 @@ def _revenue(m: Any) -> Rows:
     return ((lab.name, lab.revenue) for lab in m.labs)
 
 
-@metric("lost_revenue_usd", "USD/week", "lab",
-        "Revenue lost this week to rationing: blocked sign-ups and rate-limited API calls.")
+@metric(
+    "lost_revenue_usd",
+    "USD/week",
+    "lab",
+    "Revenue lost this week to rationing: blocked sign-ups and rate-limited API calls.",
+)
 def _lost(m: Any) -> Rows:
     return ((lab.name, lab.lost_revenue) for lab in m.labs)
 
@@ -166,8 +193,12 @@ def _cash(m: Any) -> Rows:
     return ((lab.name, lab.cash) for lab in m.labs)
 
 
-@metric("consumer_demand_h100e", "H100e", "region",
-        "Compute wanted for consumer (C-end) inference by the region's labs.")
+@metric(
+    "consumer_demand_h100e",
+    "H100e",
+    "region",
+    "Compute wanted for consumer (C-end) inference by the region's labs.",
+)
 def _consumer(m: Any) -> Rows:
     per = dict.fromkeys(REGIONS, 0.0)
     for lab in m.labs:
@@ -175,8 +206,12 @@ def _consumer(m: Any) -> Rows:
     return per.items()
 
 
-@metric("enterprise_demand_h100e", "H100e", "region",
-        "Compute wanted by enterprises (B-end), through lab APIs and direct rental.")
+@metric(
+    "enterprise_demand_h100e",
+    "H100e",
+    "region",
+    "Compute wanted by enterprises (B-end), through lab APIs and direct rental.",
+)
 def _enterprise(m: Any) -> Rows:
     per = dict.fromkeys(REGIONS, 0.0)
     for e in m.enterprises:
@@ -184,8 +219,12 @@ def _enterprise(m: Any) -> Rows:
     return per.items()
 
 
-@metric("supplier_capacity", "wafers/week or stacks/week", "agent",
-        "Installed capacity of a foundry (all nodes), packager or memory maker.")
+@metric(
+    "supplier_capacity",
+    "wafers/week or stacks/week",
+    "agent",
+    "Installed capacity of a foundry (all nodes), packager or memory maker.",
+)
 def _capacity(m: Any) -> Rows:
     return ((s.name, s.capacity) for s in m.suppliers)
 
@@ -230,5 +269,8 @@ class MetricLog:
 
     def series(self, name: str, scope: str) -> list[float]:
         """One metric's values over steps (for tests and quick looks)."""
-        return [v for n, s, v in zip(self.name, self.scope, self.value, strict=True)
-                if n == name and s == scope]
+        return [
+            v
+            for n, s, v in zip(self.name, self.scope, self.value, strict=True)
+            if n == name and s == scope
+        ]

@@ -201,16 +201,21 @@ class SupplyChainModel(Model):
     def _initial_rental_demand(self) -> None:
         """Week-0 demand, rental prices and forecasts, and the vendors' steady state."""
         rp = self.spec.parameters.rental
-        self._update_demand()
-        for r in REGIONS:
-            who, need, ref, eps = self._rental_participants(r)
-            supply = sum(c.rentable_h100e() for c in self.clouds if c.region == r)
-            self.rental_wanted[r] = float(need.sum())
-            if len(who):
-                self.rental_price[r] = clear_rental_market(
-                    supply, need, ref, eps, rp.floor_usd_per_h100e_hour,
-                    rp.ceiling_usd_per_h100e_hour,
-                ).price
+        for _ in range(2):  # demand depends on the price it clears at: settle once
+            self._update_demand()
+            for r in REGIONS:
+                who, need, ref, eps = self._rental_participants(r)
+                supply = sum(c.rentable_h100e() for c in self.clouds if c.region == r)
+                self.rental_wanted[r] = float(need.sum())
+                if len(who):
+                    self.rental_price[r] = clear_rental_market(
+                        supply,
+                        need,
+                        ref,
+                        eps,
+                        rp.floor_usd_per_h100e_hour,
+                        rp.ceiling_usd_per_h100e_hour,
+                    ).price
         for lab in self.labs:  # rentals start in balance with need
             if lab.spec.rents:
                 lab.rented = lab.rental_need = max(0.0, lab.need - lab.installed_h100e())
@@ -288,7 +293,13 @@ class SupplyChainModel(Model):
         """Create an order and book it at the vendor."""
         self._order_seq += 1
         order = Order(
-            self._order_seq, buyer.name, vendor.name, product, units, units, self.week,
+            self._order_seq,
+            buyer.name,
+            vendor.name,
+            product,
+            units,
+            units,
+            self.week,
             buyer.spec.priority,
         )
         vendor.receive_order(order)
@@ -306,7 +317,9 @@ class SupplyChainModel(Model):
         for v in self.vendors:
             v.allocate_and_ship()
 
-    def check_shipment(self, product: Product, origin: str, destination: str, buyer: str) -> Decision:
+    def check_shipment(
+        self, product: Product, origin: str, destination: str, buyer: str
+    ) -> Decision:
         """The shipment check every shipment passes (see :mod:`abm.controls`)."""
         return check_shipment(self.rules, product, origin, destination, buyer, self.date)
 
@@ -337,7 +350,9 @@ class SupplyChainModel(Model):
             self._clear_rentals(r)
         self._region_shortage()
 
-    def _rental_participants(self, region: str) -> tuple[list[Any], np.ndarray, np.ndarray, np.ndarray]:
+    def _rental_participants(
+        self, region: str
+    ) -> tuple[list[Any], np.ndarray, np.ndarray, np.ndarray]:
         rp = self.spec.parameters.rental
         labs = [x for x in self.labs if x.region == region and x.active and x.spec.rents]
         ents = [e for e in self.enterprises if e.region == region]

@@ -22,7 +22,11 @@ class Packager(Supplier):
     family = "packager"
 
     def __init__(self, model: Any, spec: PackagerSpec) -> None:
-        lines = {"packaging": CapacityLine(spec.capacity_wafers_per_week, spec.growth, spec.reserved_share)}
+        lines = {
+            "packaging": CapacityLine(
+                spec.capacity_wafers_per_week, spec.growth, spec.reserved_share
+            )
+        }
         super().__init__(model, spec.name, spec.country, spec.region, lines, spec.cycle_weeks)
         self.spec = spec
         self.carry: dict[tuple[str, str], float] = defaultdict(float)

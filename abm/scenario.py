@@ -409,6 +409,8 @@ def _check_world(sc: Scenario) -> None:
                 raise ValueError(
                     f"world.vendors[{i}].initial_weekly_units: unknown product {prod!r}"
                 )
+        if abs(sum(v.hbm_suppliers.values()) - 1) > 1e-6:
+            raise ValueError(f"world.vendors[{i}].hbm_suppliers: shares must sum to 1")
         for m in v.hbm_suppliers:
             if m not in memory:
                 raise ValueError(
@@ -416,7 +418,7 @@ def _check_world(sc: Scenario) -> None:
                 )
     for group in ("clouds", "labs"):
         for i, b in enumerate(getattr(w, group)):
-            for v, share in b.vendor_shares.items():
+            for v in b.vendor_shares:
                 if v not in vendors:
                     raise ValueError(
                         f"world.{group}[{i}].vendor_shares: {v!r} is not in world.vendors"
@@ -483,14 +485,14 @@ def resolve_path(name_or_path: str | Path) -> Path:
     if lib.exists():
         return lib
     known = ", ".join(library_names()) or "none"
-    raise ScenarioError(f"{name_or_path}: no such scenario file or library scenario (known: {known})")
+    raise ScenarioError(
+        f"{name_or_path}: no such scenario file or library scenario (known: {known})"
+    )
 
 
 def library_names() -> list[str]:
     """Names of the scenarios shipped in ``scenarios/``."""
-    return sorted(
-        p.stem for p in SCENARIO_DIR.glob("*.yaml") if p.name != REFERENCES_FILE
-    )
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml") if p.name != REFERENCES_FILE)
 
 
 def _raw_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -572,9 +574,7 @@ def _check_sources(path: Path, raw: Any, refs: dict[str, Any], loc: str = "") ->
             _check_sources(path, item, refs, f"{loc}[{i}]")
 
 
-def load_scenario(
-    name_or_path: str | Path, overrides: dict[str, Any] | None = None
-) -> Scenario:
+def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
     """Load, merge (``extends``, then ``overrides``) and validate a scenario.
 
     Args:

@@ -63,7 +63,8 @@ def _capacity_shock(model: Any, shock: CapacityShock, step: int) -> None:
             line.multiplier *= shock.factor
         if t == 0:
             model.agent_by_name[shock.target].log(
-                "capacity_shock", quantity=shock.factor,
+                "capacity_shock",
+                quantity=shock.factor,
                 detail=f"usable capacity x{shock.factor} for {shock.weeks} weeks",
             )
 

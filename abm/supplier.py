@@ -28,7 +28,9 @@ class CapacityLine:
         wanted: Smoothed weekly demand for this capacity (for expansion).
     """
 
-    def __init__(self, capacity: float, growth: CapacityGrowth, reserved_share: float = 0.0) -> None:
+    def __init__(
+        self, capacity: float, growth: CapacityGrowth, reserved_share: float = 0.0
+    ) -> None:
         self.capacity = float(capacity)
         self.growth = growth
         self.reserved_share = reserved_share

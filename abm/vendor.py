@@ -115,7 +115,9 @@ class GPUVendor(Firm):
             wafers = rate * p.logic_dies / foundry.good_dies_per_wafer(name)
             foundry.in_process += [(k, self.name, name, wafers) for k in range(foundry.cycle_weeks)]
             packs = rate / p.packages_per_wafer
-            packager.in_process += [(k, self.name, name, packs) for k in range(packager.cycle_weeks)]
+            packager.in_process += [
+                (k, self.name, name, packs) for k in range(packager.cycle_weeks)
+            ]
             self.dies[name] = rate * p.logic_dies * self.spec.input_cover_weeks
             self.inflow[name] = float(rate)
             self.finished[name] = rate
@@ -155,9 +157,7 @@ class GPUVendor(Firm):
     def active_products(self) -> list[Product]:
         """Products on sale or with orders still to serve."""
         today = self.model.date
-        return [
-            p for p in self.products.values() if p.on_sale(today) or self.orders[p.name]
-        ]
+        return [p for p in self.products.values() if p.on_sale(today) or self.orders[p.name]]
 
     def planned_rate(self, p: Product) -> float:
         """Units per week the vendor wants to produce of ``p``."""
@@ -324,8 +324,11 @@ class GPUVendor(Firm):
         self.lead_time = min(104.0, backlog / rate) + vp.transit_weeks
         pressure = self.lead_time / vp.normal_lead_time_weeks - 1.0
         multiple = float(
-            np.clip(1.0 + self.spec.price_response * pressure, vp.min_price_multiple,
-                    vp.max_price_multiple)
+            np.clip(
+                1.0 + self.spec.price_response * pressure,
+                vp.min_price_multiple,
+                vp.max_price_multiple,
+            )
         )
         for name, p in self.products.items():
             target = p.list_price_usd * multiple

@@ -1,0 +1,172 @@
+"""The ``abm`` command line: run scenarios headless, inspect scenarios and metrics."""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from abm.metrics import METRICS, catalogue_markdown
+from abm.scenario import ScenarioError, library_names, load_scenario, resolve_path
+
+app = typer.Typer(
+    help="Agent-based model of the AI-compute supply chain under export controls.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+scenarios_app = typer.Typer(help="List, show and validate scenario files.", no_args_is_help=True)
+app.add_typer(scenarios_app, name="scenarios")
+console = Console()
+err = Console(stderr=True)
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def run(
+    scenario: Annotated[str, typer.Argument(help="Library name (e.g. baseline) or YAML path.")],
+    seed: Annotated[int, typer.Option(help="Seed of every random stream.")] = 1,
+    weeks: Annotated[
+        int | None, typer.Option(min=1, help="Weeks to run (default: horizon).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the run's files.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a run already in --out.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar or summary.")] = False,
+) -> None:
+    """Run a scenario headless and write metrics, events, agents and a manifest."""
+    from abm.model import SupplyChainModel
+    from abm.outputs import OutputError, prepare_out_dir, write_run
+    from abm.summary import run_summary
+
+    try:
+        model = SupplyChainModel.from_scenario(scenario, seed=seed, weeks=weeks)
+    except ScenarioError as exc:
+        _fail(str(exc))
+    out = out or Path("out") / f"{model.spec.name}-seed{seed}"
+    try:
+        prepare_out_dir(out, overwrite)
+    except OutputError as exc:
+        _fail(str(exc))
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    total = model.spec.weeks
+    try:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[date]}"),
+            TimeRemainingColumn(),
+            console=err,
+            disable=quiet,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(f"{model.spec.name} seed {seed}", total=total, date="")
+            model.run(progress=lambda m: bar.update(task, advance=1, date=str(m.date)))
+    except Exception as exc:  # the run failed: keep what it produced and say why
+        write_run(model, out, started, status="failed", error=traceback.format_exc())
+        _fail(
+            f"run failed at week {model.steps} ({model.date}): {exc}; partial outputs in {out}",
+            code=1,
+        )
+    elapsed = time.perf_counter() - t0
+    write_run(model, out, started)
+    if not quiet:
+        table = Table(title=f"{model.spec.name}, seed {seed}", show_header=False)
+        for label, value in run_summary(model):
+            table.add_row(label, value)
+        table.add_row("wall time", f"{elapsed:.2f} s")
+        table.add_row("outputs", str(out))
+        console.print(table)
+
+
+@scenarios_app.command("list")
+def scenarios_list() -> None:
+    """The scenarios in the library, with their descriptions."""
+    for name in library_names():
+        try:
+            sc = load_scenario(name)
+            console.print(f"[bold]{name}[/]: {sc.description}", highlight=False)
+        except ScenarioError as exc:
+            console.print(f"[bold]{name}[/]: [red]invalid[/] ({exc})", highlight=False)
+
+
+@scenarios_app.command("show")
+def scenarios_show(name: str) -> None:
+    """Print a scenario after ``extends`` is resolved, as YAML."""
+    try:
+        sc = load_scenario(name)
+    except ScenarioError as exc:
+        _fail(str(exc))
+    console.print(yaml.safe_dump(sc.model_dump(mode="json"), sort_keys=False), highlight=False)
+
+
+@scenarios_app.command("validate")
+def scenarios_validate(
+    files: Annotated[list[str], typer.Argument(help="Scenario names or YAML paths.")],
+) -> None:
+    """Validate scenario files; exit 2 if any is invalid."""
+    bad = 0
+    for f in files:
+        try:
+            sc = load_scenario(f)
+            console.print(f"ok: {resolve_path(f)} ({sc.name}, {sc.weeks} weeks)", highlight=False)
+        except ScenarioError as exc:
+            err.print(f"[red]invalid:[/] {exc}", highlight=False, soft_wrap=True)
+            bad += 1
+    if bad:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def metrics(
+    markdown: Annotated[bool, typer.Option(help="Print the docs table.")] = False,
+) -> None:
+    """The declared metrics: name, unit, scope and meaning."""
+    if markdown:
+        sys.stdout.write(catalogue_markdown())
+        return
+    table = Table("name", "unit", "scope", "meaning")
+    for m in METRICS:
+        table.add_row(m.name, m.unit, m.scope, m.description)
+    console.print(table)
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8765,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+) -> None:
+    """Serve the browser UI (until it lands: run the default scenario headless)."""
+    console.print(
+        f"The Solara UI (http://{host}:{port}) is not built yet; running the default "
+        "scenario headless instead.",
+        highlight=False,
+    )
+    run(
+        scenario="baseline",
+        seed=1,
+        weeks=None,
+        out=Path("out/ui-preview"),
+        overwrite=True,
+        quiet=False,
+    )
+
+
+if __name__ == "__main__":
+    app()

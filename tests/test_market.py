@@ -1,0 +1,96 @@
+"""Allocation and rental clearing against hand-worked cases."""
+
+import numpy as np
+import pytest
+
+from abm.market import (
+    allocate,
+    allocate_fifo,
+    allocate_priority,
+    allocate_pro_rata,
+    clear_rental_market,
+)
+
+
+def test_pro_rata_everything_fits():
+    assert allocate_pro_rata(100, [10, 20, 30]).tolist() == [10, 20, 30]
+
+
+def test_pro_rata_scarce_hand_worked():
+    # 60 units over requests 10/20/30 (total 60) is exact; 30 units -> 5/10/15
+    assert allocate_pro_rata(30, [10, 20, 30]).tolist() == [5, 10, 15]
+
+
+def test_pro_rata_largest_remainder_and_ties():
+    # 10 over 3 equal claims: exact 3.33 each; one extra unit goes to the lowest index
+    assert allocate_pro_rata(10, [5, 5, 5]).tolist() == [4, 3, 3]
+    # 7 over 1/2/4 (total 7) fits; 5 over 1/2/4: exact .714/1.43/2.86 -> 0/1/2 + 2 by remainder
+    assert allocate_pro_rata(5, [1, 2, 4]).tolist() == [1, 1, 3]
+
+
+def test_pro_rata_caps_at_request_and_redistributes():
+    # weights push claimant 0 above its request; the surplus goes to the others
+    out = allocate_pro_rata(10, [2, 10, 10], weights=[100, 1, 1])
+    assert out.tolist() == [2, 4, 4]
+
+
+def test_pro_rata_conserves_integers():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        req = rng.integers(0, 50, size=rng.integers(1, 8))
+        avail = int(rng.integers(0, 200))
+        out = allocate_pro_rata(avail, req)
+        assert out.dtype == np.int64
+        assert (out <= req).all() and (out >= 0).all()
+        assert out.sum() == min(avail, req.sum())
+
+
+def test_priority_serves_high_class_first():
+    out = allocate_priority(12, [10, 10, 10], [1, 3, 3])
+    assert out.tolist() == [0, 6, 6]
+    out = allocate_priority(25, [10, 10, 10], [1, 3, 3])
+    assert out.tolist() == [5, 10, 10]
+
+
+def test_fifo():
+    assert allocate_fifo(15, [10, 10, 10]).tolist() == [10, 5, 0]
+
+
+def test_dispatch_and_bad_method():
+    assert allocate("fifo", 3, [2, 2]).tolist() == [2, 1]
+    with pytest.raises(ValueError, match="unknown allocation method"):
+        allocate("lottery", 3, [2, 2])
+    with pytest.raises(ValueError):
+        allocate_pro_rata(-1, [1])
+
+
+def test_rental_clearing_slack_market_is_at_floor():
+    res = clear_rental_market(100, [30, 20], [4, 4], [1, 1], floor_price=1.5, ceiling_price=12)
+    assert res.price == 1.5
+    assert res.served.tolist() == [30, 20]
+    assert res.utilisation == pytest.approx(0.5)
+    assert not res.rationed
+
+
+def test_rental_clearing_interior_price_hand_worked():
+    # one buyer, need 100, ref 2, elasticity 1: demand(p) = 100 * 2 / p; supply 50 -> p = 4
+    res = clear_rental_market(50, [100], [2], [1], floor_price=1, ceiling_price=12)
+    assert res.price == pytest.approx(4.0, rel=1e-6)
+    assert res.served.sum() == pytest.approx(50, rel=1e-6)
+
+
+def test_rental_clearing_rations_at_ceiling():
+    # inelastic buyers (eps 0) want 200 at any price; supply 50 is shared pro-rata
+    res = clear_rental_market(50, [150, 50], [4, 4], [0, 0], floor_price=1, ceiling_price=12)
+    assert res.price == 12
+    assert res.rationed
+    assert res.served.tolist() == pytest.approx([37.5, 12.5])
+
+
+def test_rental_clearing_price_falls_as_supply_grows():
+    prices = [
+        clear_rental_market(s, [100, 100], [3, 8], [1, 0.2], 1.5, 12).price
+        for s in (50, 100, 150, 250)
+    ]
+    assert prices == sorted(prices, reverse=True)
+    assert prices[-1] == 1.5
