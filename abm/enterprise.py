@@ -41,6 +41,11 @@ class EnterpriseDemand(Firm):
         self.noise = 0.7 * self.noise + float(self.draws.normal(0.0, self.spec.noise_sd))
         base = interpolate_log(self.path, m.week) * m.enterprise_multiplier[self.region]
         self.need_h100e = base * math.exp(self.noise)
+        self.reprice()
+
+    def reprice(self) -> None:
+        """Split this week's need into direct rental and API demand at today's rental price."""
+        m = self.model
         self.direct_need_h100e = self.need_h100e * (1 - self.spec.via_labs_share)
         rp = m.spec.parameters.rental
         price_factor = min(

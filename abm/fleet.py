@@ -35,9 +35,14 @@ class Buyer(Firm):
         bp = model.spec.parameters.buyers
         self.cohorts: list[list[Any]] = []
         for c in spec.initial_fleet:
-            if c.units > 0:
-                self.cohorts.append([c.product, c.units, -c.age_weeks])
-                model.counters["initial"] += c.units
+            parts = 8 if c.spread_weeks else 1
+            for k in range(parts):
+                units = c.units * (k + 1) // parts - c.units * k // parts
+                offset = (k + 0.5) / parts - 0.5 if parts > 1 else 0.0
+                age = round(c.age_weeks + offset * c.spread_weeks)
+                if units > 0:
+                    self.cohorts.append([c.product, units, -age])
+            model.counters["initial"] += c.units
         self.open_orders: list[Order] = []
         self.forecast = HoltForecast(
             level=self.installed_h100e(), alpha=bp.forecast_alpha, beta=bp.forecast_beta
@@ -137,20 +142,30 @@ class Buyer(Firm):
         order_h100e = gap / bp.supply_line_adjust_weeks
         for vendor_name, share in self.spec.vendor_shares.items():
             vendor = m.agent_by_name[vendor_name]
-            product = self.choose_product(vendor)
-            if product is None:
-                continue
-            units = int(round(order_h100e * share / product.h100e))
-            if units <= 0:
-                continue
-            order = m.new_order(self, vendor, product.name, units)
-            self.open_orders.append(order)
-            self.ordered_units_this_week += units
-            self.log("order", vendor_name, product.name, units, vendor.price[product.name])
+            for product, weight in self.choose_products(vendor):
+                units = int(round(order_h100e * share * weight / product.h100e))
+                if units <= 0:
+                    continue
+                order = m.new_order(self, vendor, product.name, units)
+                self.open_orders.append(order)
+                self.ordered_units_this_week += units
+                self.log("order", vendor_name, product.name, units, vendor.price[product.name])
 
-    def choose_product(self, vendor: Any) -> Any:
-        """The product this buyer orders from ``vendor``: its newest on sale."""
-        return vendor.newest_product()
+    def choose_products(self, vendor: Any) -> list[tuple[Any, float]]:
+        """How this buyer splits an order over the vendor's products on sale.
+
+        Shares are proportional to compute per dollar (H100e / current price)
+        raised to ``product_choice_sharpness``: a better-value product takes
+        most orders, but an older one still sells while the new one ramps.
+        """
+        today = self.model.date
+        k = self.model.spec.parameters.buyers.product_choice_sharpness
+        offers = [p for p in vendor.products.values() if p.on_sale(today)]
+        if not offers:
+            return []
+        value = [(p.h100e / vendor.price[p.name]) ** k for p in offers]
+        total = sum(value)
+        return [(p, v / total) for p, v in zip(offers, value, strict=True)]
 
     def _cancel_newest(self, excess_h100e: float) -> None:
         products = self.model.products

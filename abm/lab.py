@@ -8,9 +8,10 @@ has between an inference pool and training; the pool can move only by
 are committed to runs), so a sudden surge outruns it. When inference is
 short by more than ``pause_threshold`` the lab rations: it pauses paid
 sign-ups, rate-limits the API pro-rata, and training gets what is left.
-It resumes sign-ups once the pool covers inference with ``resume_headroom``
-to spare. Labs pay rent, capex and opex from cash and receive funding;
-a lab insolvent for ``exit_after_weeks_insolvent`` weeks exits.
+It resumes sign-ups once the pool has covered inference with
+``resume_headroom`` to spare for ``resume_after_weeks`` weeks in a row.
+Labs pay rent, capex and opex from cash and receive funding; a lab
+insolvent for ``exit_after_weeks_insolvent`` weeks exits.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class AILab(Buyer):
         self.paid = 0.0
         self.blocked_signups = 0.0
         self.signups_paused = False
+        self.weeks_with_headroom = 0
         self.training_delayed = False
         self.cash = spec.cash_usd
         self.insolvent_weeks = 0
@@ -79,6 +81,12 @@ class AILab(Buyer):
         self.noise = 0.8 * self.noise + float(self.draws.normal(0.0, s.users_noise_sd))
         trend = interpolate_log(self.users_path, m.week)
         self.users = trend * self.user_multiplier * math.exp(self.noise)
+        self.update_needs(api_need_h100e)
+
+    def update_needs(self, api_need_h100e: float) -> None:
+        """Compute need and rental need from this week's users and API demand (no draws)."""
+        m = self.model
+        s = self.spec
         years = m.week / 52
         intensity = s.inference_h100e_per_million_users * (1 + s.intensity_growth_per_year) ** years
         self.consumer_need = self.users / 1e6 * intensity / s.efficiency
@@ -129,9 +137,17 @@ class AILab(Buyer):
                     f"API rate-limited to {100 * share:.0f}%"
                 ),
             )
-        elif self.signups_paused and self.pool >= inf_need * (1 + s.resume_headroom):
-            self.signups_paused = False
-            self.log("rationing_stop", detail="inference capacity restored: sign-ups resumed")
+        elif self.signups_paused:
+            healthy = self.pool >= inf_need * (1 + s.resume_headroom)
+            self.weeks_with_headroom = self.weeks_with_headroom + 1 if healthy else 0
+            if self.weeks_with_headroom >= s.resume_after_weeks:
+                self.signups_paused = False
+                self.weeks_with_headroom = 0
+                self.log(
+                    "rationing_stop",
+                    detail=f"inference capacity restored for {s.resume_after_weeks} weeks: "
+                    "sign-ups resumed",
+                )
         weekly_price = s.subscription_usd_per_month / WEEKS_PER_MONTH
         gap = max(0.0, s.paid_share * self.users - self.paid)
         new = s.signup_share_per_week * gap

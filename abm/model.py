@@ -201,8 +201,14 @@ class SupplyChainModel(Model):
     def _initial_rental_demand(self) -> None:
         """Week-0 demand, rental prices and forecasts, and the vendors' steady state."""
         rp = self.spec.parameters.rental
-        for _ in range(2):  # demand depends on the price it clears at: settle once
-            self._update_demand()
+        self._update_demand()
+        # Enterprise API demand depends on the rental price and the price on
+        # demand: iterate to the fixed point so that week 0 starts in balance
+        # (starting from the labs' reference price made API demand jump ~3x
+        # at the first step and paused sign-ups at step 0).
+        for _ in range(50):
+            before = dict(self.rental_price)
+            self._balance_rentals()
             for r in REGIONS:
                 who, need, ref, eps = self._rental_participants(r)
                 supply = sum(c.rentable_h100e() for c in self.clouds if c.region == r)
@@ -216,9 +222,10 @@ class SupplyChainModel(Model):
                         rp.floor_usd_per_h100e_hour,
                         rp.ceiling_usd_per_h100e_hour,
                     ).price
-        for lab in self.labs:  # rentals start in balance with need
-            if lab.spec.rents:
-                lab.rented = lab.rental_need = max(0.0, lab.need - lab.installed_h100e())
+            self._reprice_demand()
+            if all(abs(self.rental_price[r] - before[r]) < 1e-6 for r in REGIONS):
+                break
+        self._balance_rentals()
         for b in self.buyers:
             b.forecast.level = b.demand_signal_h100e() or b.installed_h100e()
         for v in self.vendors:
@@ -280,6 +287,22 @@ class SupplyChainModel(Model):
                 api[lab_name] += e.api_need_h100e * share
         for lab in self.labs:
             lab.update_demand(api[lab.name] if lab.active else 0.0)
+
+    def _balance_rentals(self) -> None:
+        for lab in self.labs:  # rentals start in balance with need
+            if lab.spec.rents:
+                lab.rented = lab.rental_need = max(0.0, lab.need - lab.installed_h100e())
+
+    def _reprice_demand(self) -> None:
+        """Recompute the price-dependent part of this week's demand (no random draws)."""
+        api: dict[str, float] = defaultdict(float)
+        for e in self.enterprises:
+            e.reprice()
+            for lab_name, share in self.api_shares[e.region].items():
+                api[lab_name] += e.api_need_h100e * share
+        for lab in self.labs:
+            if lab.active:
+                lab.update_needs(api[lab.name])
 
     # stage 3
     def _place_orders(self) -> None:

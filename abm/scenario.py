@@ -146,6 +146,8 @@ class VendorSpec(Firm):
     target_backlog_weeks: Annotated[float, Field(gt=0)] = 8.0
     initial_weekly_units: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     input_cover_weeks: Annotated[float, Field(ge=0)] = 4.0
+    max_ramp: Annotated[float, Field(ge=1)] = 1.5
+    min_plan_units_per_week: Annotated[float, Field(ge=0)] = 2000.0
     price_response: NonNeg = 0.25
     allocation: Literal["pro_rata", "priority", "fifo"] = "priority"
 
@@ -154,11 +156,22 @@ class VendorSpec(Firm):
 
 
 class FleetCohort(Sourced):
-    """Units of a product installed before the start date."""
+    """Units of a product installed before the start date.
+
+    With ``spread_weeks`` the units are spread evenly over eight purchase
+    dates centred on ``age_weeks`` ago, so they do not all retire at once.
+    """
 
     product: str
     units: Annotated[int, Field(ge=0)]
     age_weeks: Annotated[int, Field(ge=0)] = 0
+    spread_weeks: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _spread(self) -> FleetCohort:
+        if self.spread_weeks > 2 * self.age_weeks:
+            raise ValueError("spread_weeks must be at most twice age_weeks (no negative ages)")
+        return self
 
 
 class BuyerSpec(Firm):
@@ -205,6 +218,7 @@ class LabSpec(BuyerSpec):
     inference_headroom: NonNeg = 0.05
     pause_threshold: Fraction = 0.02
     resume_headroom: NonNeg = 0.03
+    resume_after_weeks: PositiveInt = 3
     exit_after_weeks_insolvent: PositiveInt = 8
 
     @model_validator(mode="after")
@@ -271,6 +285,7 @@ class BuyerParams(Sourced):
     supply_line_adjust_weeks: Annotated[float, Field(ge=1)] = 8.0
     max_forecast_horizon_weeks: Annotated[float, Field(ge=0)] = 52.0
     cancel_excess_share: NonNeg = 0.25
+    product_choice_sharpness: NonNeg = 4.0
     service_life_weeks: PositiveInt = 260
 
 

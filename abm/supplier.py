@@ -43,7 +43,7 @@ class CapacityLine:
         """Capacity usable by the modelled vendors this week, after shocks and reservations."""
         return self.capacity * self.multiplier * (1 - self.reserved_share)
 
-    def observe(self, wanted_this_week: float, weight: float = 1 / 13) -> None:
+    def observe(self, wanted_this_week: float, weight: float = 0.25) -> None:
         """Fold this week's wanted capacity into the smoothed demand signal."""
         self.wanted += weight * (wanted_this_week - self.wanted)
 
@@ -56,7 +56,8 @@ class CapacityLine:
         g = self.growth
         desired = self.wanted / g.target_utilisation / (1 - self.reserved_share)
         planned = self.capacity + sum(a for _, a in self.pending)
-        cap = self.capacity * ((1 + g.max_growth_per_year) ** (review_weeks / 52) - 1)
+        # growth compounds on what is already planned, at most max_growth_per_year
+        cap = planned * ((1 + g.max_growth_per_year) ** (review_weeks / 52) - 1)
         add = min(max(0.0, desired - planned), cap)
         if add > 0:
             self.pending.append((step + g.expansion_lag_weeks, add))
@@ -94,6 +95,8 @@ class Supplier(Firm):
         self.backlog: dict[tuple[str, str], float] = defaultdict(float)
         self.requests: dict[tuple[str, str], float] = defaultdict(float)
         self.booked: dict[str, float] = defaultdict(float)
+        self.booked_by: dict[str, float] = defaultdict(float)
+        self.last_booked_by: dict[str, float] = {}
         self.refused_last = 0.0
         self.in_process: list[tuple[int, str, str, float]] = []
         self.started_last = 0.0
@@ -122,9 +125,28 @@ class Supplier(Firm):
         """Started work not yet completed, in capacity units."""
         return sum(a for _, v, p, a in self.in_process if v == vendor and p == product)
 
-    def book(self, product: str, amount_per_week: float) -> None:
+    def book(self, vendor: str, product: str, amount_per_week: float) -> None:
         """A vendor signals the capacity it plans to use per week (drives expansion)."""
         self.booked[self.line_of(product)] += amount_per_week
+        self.booked_by[vendor] += amount_per_week
+
+    def allotment(self, vendor: str, within_weeks: int = 0) -> float:
+        """Capacity per week ``vendor`` can count on: its share of last week's bookings.
+
+        Args:
+            vendor: The vendor asking.
+            within_weeks: Also count commissioned capacity coming online within
+                this many weeks (suppliers tell customers their expansion plans).
+        """
+        horizon = self.model.week + within_weeks
+        usable = 0.0
+        for line in self.lines.values():
+            coming = sum(a for due, a in line.pending if due <= horizon)
+            usable += (line.capacity + coming) * line.multiplier * (1 - line.reserved_share)
+        total = sum(self.last_booked_by.values())
+        if total <= 0:
+            return usable
+        return usable * self.last_booked_by.get(vendor, 0.0) / total
 
     def _accept_requests(self) -> dict[str, float]:
         """Move this week's requests into the backlog within each line's queue limit."""
@@ -171,6 +193,8 @@ class Supplier(Firm):
                 self.in_process.append((step + self.cycle_weeks, key[0], key[1], amount))
                 self.started_last += amount
         self.booked.clear()
+        self.last_booked_by = dict(self.booked_by)
+        self.booked_by.clear()
 
     def complete_work(self) -> list[tuple[str, str, float]]:
         """Work whose cycle ends this week: (vendor, product, capacity units)."""

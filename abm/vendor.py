@@ -35,6 +35,9 @@ SMOOTHING = 0.25
 INPUT_ADJUST_WEEKS = 4.0
 """Weeks over which a vendor closes gaps in its input stocks and supply lines."""
 
+QUOTE_SMOOTHING = 0.25
+"""Weight of this week's backlog-based quote in the lead time a vendor quotes."""
+
 
 class GPUVendor(Firm):
     """A GPU vendor agent.
@@ -155,15 +158,71 @@ class GPUVendor(Firm):
         return sum(o.outstanding for n in names for o in self.orders[n])
 
     def active_products(self) -> list[Product]:
-        """Products on sale or with orders still to serve."""
+        """Products on sale, launching within their build time, or with orders still to serve."""
         today = self.model.date
-        return [p for p in self.products.values() if p.on_sale(today) or self.orders[p.name]]
+        return [
+            p
+            for p in self.products.values()
+            if p.on_sale(today) or self.orders[p.name] or self.prelaunch(p)
+        ]
+
+    def build_weeks(self, p: Product) -> int:
+        """Weeks from wafer start to packaged unit (fab cycle plus packaging cycle)."""
+        m = self.model
+        return m.agent_by_name[p.foundry].cycle_weeks + m.agent_by_name[p.packager].cycle_weeks
+
+    def prelaunch(self, p: Product) -> bool:
+        """True in the build time before ``p``'s launch: wafers start so units exist at launch."""
+        weeks_to_launch = (p.launch - self.model.date).days / 7
+        return 0 < weeks_to_launch <= self.build_weeks(p)
+
+    def _carry_inflow_to_successors(self) -> None:
+        """Before a launch, expect the order inflow of older products to move to the new one.
+
+        Buyers order a vendor's newest product, so at launch the inflow of the
+        products on sale moves to it; the vendor plans for that (in H100e, so
+        a faster part needs fewer units) instead of starting from zero.
+        """
+        today = self.model.date
+        for p in self.products.values():
+            if not self.prelaunch(p):
+                continue
+            older = [q for q in self.products.values() if q.on_sale(today) and q.launch < p.launch]
+            self.inflow[p.name] = sum(self.inflow[q.name] * q.h100e for q in older) / p.h100e
 
     def planned_rate(self, p: Product) -> float:
         """Units per week the vendor wants to produce of ``p``."""
         net_backlog = max(0, self.backlog_units(p.name) - self.finished[p.name])
         rate = max(self.inflow[p.name], net_backlog / self.spec.target_backlog_weeks)
-        return rate if p.on_sale(self.model.date) else net_backlog / self.spec.target_backlog_weeks
+        if p.on_sale(self.model.date) or self.prelaunch(p):
+            return rate
+        return net_backlog / self.spec.target_backlog_weeks
+
+    def _attainable(self, plan: dict[str, float]) -> dict[str, float]:
+        """Scale the plan to what packaging will let the vendor build (kit balancing).
+
+        Each packager shares its usable capacity among vendors in proportion to
+        what they booked last week; a vendor orders dies and HBM for at most
+        ``max_ramp`` times its share, not for a backlog that includes buyers'
+        phantom orders. The whole plan is still booked with every supplier, so
+        suppliers see the demand and expand toward it.
+        """
+        m = self.model
+        out = dict(plan)
+        by_packager: dict[str, list[str]] = defaultdict(list)
+        for name in plan:
+            by_packager[self.products[name].packager].append(name)
+        for packager_name, names in by_packager.items():
+            packager = m.agent_by_name[packager_name]
+            wafers = sum(plan[n] / self.products[n].packages_per_wafer for n in names)
+            foundry = m.agent_by_name[self.products[names[0]].foundry]
+            allot = self.spec.max_ramp * packager.allotment(self.name, foundry.cycle_weeks)
+            floor = self.spec.min_plan_units_per_week / 30.0  # a few dozen wafers at launch
+            limit = max(allot, floor)
+            if wafers > limit > 0:
+                for n in names:
+                    out[n] = plan[n] * limit / wafers
+        return out
 
     def order_inputs(self) -> None:
         """Order wafers and HBM, and send what can be packaged to the packager."""
@@ -175,14 +234,20 @@ class GPUVendor(Firm):
             if name not in self.ordered_this_week:
                 self.inflow[name] *= 1 - SMOOTHING
         self.ordered_this_week.clear()
+        self._carry_inflow_to_successors()
 
-        rates = {p.name: self.planned_rate(p) for p in self.active_products()}
+        plan = {p.name: self.planned_rate(p) for p in self.active_products()}
+        rates = self._attainable(plan)
         # logic wafers, per product
         for name, rate in rates.items():
             p = self.products[name]
             foundry = m.agent_by_name[p.foundry]
             per_wafer = foundry.good_dies_per_wafer(name)
             packager = m.agent_by_name[p.packager]
+            # capacity is booked for the whole plan (suppliers expand toward it) ...
+            foundry.book(self.name, name, plan[name] * p.logic_dies / per_wafer)
+            packager.book(self.name, name, plan[name] / p.packages_per_wafer)
+            # ... but inputs are ordered only for what the line can attain soon
             use = rate * p.logic_dies
             line = (
                 foundry.backlog_of(self.name, name) + foundry.in_process_of(self.name, name)
@@ -197,9 +262,9 @@ class GPUVendor(Firm):
             )
             if dies_wanted > 0:
                 foundry.request(self.name, name, dies_wanted / per_wafer)
-            packager.book(name, rate / p.packages_per_wafer)
         # HBM, shared by products, split over suppliers by share
         use = sum(rate * self.products[n].hbm_stacks for n, rate in rates.items())
+        planned_use = sum(r * self.products[n].hbm_stacks for n, r in plan.items())
         makers = [(m.agent_by_name[s], share) for s, share in self.spec.hbm_suppliers.items()]
         line = sum(
             mk.backlog_of(self.name, "") + mk.in_process_of(self.name, "") for mk, _ in makers
@@ -213,8 +278,13 @@ class GPUVendor(Firm):
             supply_line=line,
             adjust_weeks=INPUT_ADJUST_WEEKS,
         )
-        for mk, share in makers:
-            mk.request(self.name, "", stacks * share)
+        # dual sourcing: split by contract share weighted by each maker's usable capacity,
+        # so a small second source is not asked for more than it can make
+        weights = [share * mk.lines["hbm"].usable for mk, share in makers]
+        total_w = sum(weights)
+        for (mk, share), w in zip(makers, weights, strict=True):
+            mk.request(self.name, "", stacks * (w / total_w if total_w > 0 else share))
+            mk.book(self.name, "", planned_use * share)
         self._send_to_packaging(rates)
 
     def _send_to_packaging(self, rates: dict[str, float]) -> None:
@@ -321,7 +391,8 @@ class GPUVendor(Firm):
         backlog = self.backlog_units()
         self.production_rate += SMOOTHING * (self.produced_this_week - self.production_rate)
         rate = max(self.ship_rate, self.production_rate, 1.0)
-        self.lead_time = min(104.0, backlog / rate) + vp.transit_weeks
+        quote = min(104.0, backlog / rate) + vp.transit_weeks
+        self.lead_time += QUOTE_SMOOTHING * (quote - self.lead_time)
         pressure = self.lead_time / vp.normal_lead_time_weeks - 1.0
         multiple = float(
             np.clip(
