@@ -43,6 +43,9 @@ class Buyer(Firm):
                 if units > 0:
                     self.cohorts.append([c.product, units, -age])
             model.counters["initial"] += c.units
+        self.cohorts.sort(key=lambda c: c[2])  # oldest first: retirement pops from the front
+        self._units = sum(c[1] for c in self.cohorts)
+        self._h100e = sum(model.products[c[0]].h100e * c[1] for c in self.cohorts)
         self.open_orders: list[Order] = []
         self.forecast = HoltForecast(
             level=self.installed_h100e(), alpha=bp.forecast_alpha, beta=bp.forecast_beta
@@ -56,12 +59,11 @@ class Buyer(Firm):
 
     def installed_units(self) -> int:
         """Units installed now."""
-        return sum(c[1] for c in self.cohorts)
+        return self._units
 
     def installed_h100e(self) -> float:
-        """Installed compute, H100e."""
-        products = self.model.products
-        return sum(products[c[0]].h100e * c[1] for c in self.cohorts)
+        """Installed compute, H100e (a running sum; float residue clamped at zero)."""
+        return self._h100e if self._h100e > 1e-6 else 0.0
 
     def pipeline_h100e(self) -> float:
         """Compute ordered and not yet installed (outstanding orders + in transit), H100e."""
@@ -72,6 +74,8 @@ class Buyer(Firm):
     def receive(self, shipment: Shipment) -> None:
         """A shipment arrives and is installed; it is paid for on arrival."""
         self.cohorts.append([shipment.product, shipment.units, self.model.week])
+        self._units += shipment.units
+        self._h100e += self.model.products[shipment.product].h100e * shipment.units
         self.delivered_units_this_week += shipment.units
         self.capex_this_week += shipment.units * shipment.price_usd
         wait = self.model.week - shipment.order_step
@@ -88,15 +92,18 @@ class Buyer(Firm):
         """Retire cohorts that reached the end of their service life."""
         life = self.model.spec.parameters.buyers.service_life_weeks
         now = self.model.week
-        keep = []
-        for c in self.cohorts:
-            if now - c[2] >= life:
-                self._retire_cohort(c, "service life reached")
-            else:
-                keep.append(c)
-        self.cohorts = keep
+        done = 0
+        while done < len(self.cohorts) and now - self.cohorts[done][2] >= life:
+            self._retire_cohort(self.cohorts[done], "service life reached")
+            done += 1
+        if done:
+            del self.cohorts[:done]
+            if not self.cohorts:
+                self._h100e = 0.0
 
     def _retire_cohort(self, cohort: list[Any], why: str) -> None:
+        self._units -= cohort[1]
+        self._h100e -= self.model.products[cohort[0]].h100e * cohort[1]
         self.retired_units += cohort[1]
         self.model.counters["retired"] += cohort[1]
         self.log("retirement", product=cohort[0], quantity=cohort[1], detail=why)
@@ -106,6 +113,7 @@ class Buyer(Firm):
         for c in self.cohorts:
             self._retire_cohort(c, why)
         self.cohorts = []
+        self._h100e = 0.0  # clear rounding residue
         for o in self.open_orders:
             self.model.agent_by_name[o.vendor].cancel(o, o.outstanding)
         self.open_orders = []

@@ -68,6 +68,7 @@ class GPUVendor(Firm):
         self.binding = dict.fromkeys(self.products, "demand")
         self.produced = dict.fromkeys(self.products, 0)
         self.inflow = dict.fromkeys(self.products, 0.0)  # smoothed units ordered per week
+        self.backlog_now = dict.fromkeys(self.products, 0)  # per product, at planning time
         self.ordered_this_week: dict[str, int] = defaultdict(int)
         self.shipped_this_week: dict[tuple[str, str], int] = defaultdict(int)  # (region, product)
         self.produced_this_week = 0
@@ -192,7 +193,7 @@ class GPUVendor(Firm):
 
     def planned_rate(self, p: Product) -> float:
         """Units per week the vendor wants to produce of ``p``."""
-        net_backlog = max(0, self.backlog_units(p.name) - self.finished[p.name])
+        net_backlog = max(0, self.backlog_now[p.name] - self.finished[p.name])
         rate = max(self.inflow[p.name], net_backlog / self.spec.target_backlog_weeks)
         if p.on_sale(self.model.date) or self.prelaunch(p):
             return rate
@@ -234,6 +235,7 @@ class GPUVendor(Firm):
             if name not in self.ordered_this_week:
                 self.inflow[name] *= 1 - SMOOTHING
         self.ordered_this_week.clear()
+        self.backlog_now = {n: self.backlog_units(n) for n in self.products}
         self._carry_inflow_to_successors()
 
         plan = {p.name: self.planned_rate(p) for p in self.active_products()}
@@ -293,7 +295,7 @@ class GPUVendor(Firm):
         for name, rate in rates.items():
             p = self.products[name]
             queued = m.agent_by_name[p.packager].units_queued(self.name, name)
-            target = self.backlog_units(name) + rate * 2  # backlog plus two weeks' cover
+            target = self.backlog_now[name] + rate * 2  # backlog plus two weeks' cover
             want[name] = max(0, int(target - self.finished[name] - queued))
         need_hbm = sum(w * self.products[n].hbm_stacks for n, w in want.items())
         hbm_share = min(1.0, self.hbm / need_hbm) if need_hbm > 0 else 1.0
@@ -336,11 +338,15 @@ class GPUVendor(Firm):
             given = allocate(self.spec.allocation, self.finished[name], requests, priorities)
             self._log_short(name, orders, given)
             per_buyer: dict[str, list[int]] = {}
+            decisions: dict[str, Any] = {}  # one check per buyer and product this week
             for order, g in zip(orders, given, strict=True):
                 if g <= 0:
                     continue
-                buyer = m.agent_by_name[order.buyer]
-                decision = m.check_shipment(p, self.country, buyer.country, buyer.name)
+                decision = decisions.get(order.buyer)
+                if decision is None:
+                    buyer = m.agent_by_name[order.buyer]
+                    decision = m.check_shipment(p, self.country, buyer.country, buyer.name)
+                    decisions[order.buyer] = decision
                 if decision.verdict != "allow":
                     continue  # licensing and denials are handled by the rule engine
                 order.outstanding -= int(g)
