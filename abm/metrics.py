@@ -52,6 +52,13 @@ def metric(name: str, unit: str, scope: str, description: str):
 REGIONS = ("US", "CN", "ROW")
 
 
+def _sum_by_region(agents: Iterable[Any], attr: str) -> Rows:
+    per = dict.fromkeys(REGIONS, 0.0)
+    for a in agents:
+        per[a.region] += getattr(a, attr)
+    return per.items()
+
+
 @metric(
     "lead_time_weeks",
     "weeks",
@@ -200,10 +207,7 @@ def _cash(m: Any) -> Rows:
     "Compute wanted for consumer (C-end) inference by the region's labs.",
 )
 def _consumer(m: Any) -> Rows:
-    per = dict.fromkeys(REGIONS, 0.0)
-    for lab in m.labs:
-        per[lab.region] += lab.consumer_need
-    return per.items()
+    return _sum_by_region(m.labs, "consumer_need")
 
 
 @metric(
@@ -213,10 +217,7 @@ def _consumer(m: Any) -> Rows:
     "Compute wanted by enterprises (B-end), through lab APIs and direct rental.",
 )
 def _enterprise(m: Any) -> Rows:
-    per = dict.fromkeys(REGIONS, 0.0)
-    for e in m.enterprises:
-        per[e.region] += e.need_h100e
-    return per.items()
+    return _sum_by_region(m.enterprises, "need_h100e")
 
 
 @metric(
