@@ -40,6 +40,19 @@ EVENT_TYPES = {
     "capacity_online": "commissioned capacity comes online",
     "capacity_shock": "a shock changes a supplier's usable capacity (quantity: multiplier)",
     "exit": "a firm exits (quantity: cash, USD)",
+    "denial": "a vendor cancels a buyer's orders because a rule (or a refused licence) denies "
+    "them (rule: the rule id; quantity: units)",
+    "licence_application": "a government receives a licence application (rule, buyer, product)",
+    "licence_decision": "a government grants or refuses a licence (detail: granted/refused)",
+    "policy_announced": "a government announces a rule that takes effect later",
+    "policy_activation": "a rule takes effect",
+    "policy_end": "a rule ends (rescinded or expired)",
+    "policy_reaction": "a government issues a new rule in reaction to the market",
+    "variant_designed": "a vendor designs a compliant variant for a restricted market",
+    "variant_launched": "a compliant variant goes on sale",
+    "variant_infeasible": "no variant of the vendor's flagship escapes the rules for a market",
+    "diversion": "a broker ships controlled units to a blocked buyer (price: with premium)",
+    "seizure": "diverted units are caught and seized",
 }
 """Every event type the model writes, with its meaning."""
 

@@ -148,7 +148,7 @@ class Buyer(Firm):
         if gap <= 0:
             return
         order_h100e = gap / bp.supply_line_adjust_weeks
-        for vendor_name, share in self.spec.vendor_shares.items():
+        for vendor_name, share in self.vendor_split().items():
             vendor = m.agent_by_name[vendor_name]
             for product, weight in self.choose_products(vendor):
                 units = int(round(order_h100e * share * weight / product.h100e))
@@ -159,21 +159,67 @@ class Buyer(Firm):
                 self.ordered_units_this_week += units
                 self.log("order", vendor_name, product.name, units, vendor.price[product.name])
 
+    def offers(self, vendor: Any) -> list[Any]:
+        """The vendor's products this buyer can buy today.
+
+        On sale, sold in the buyer's country, and not refused by a control
+        (buyers know the rules in force and their own refused licences).
+        """
+        m = self.model
+        today = m.date
+        return [
+            p
+            for p in vendor.products.values()
+            if p.on_sale(today)
+            and p.sold_in(self.country)
+            and not m.would_deny(p, vendor.country, self)
+        ]
+
     def choose_products(self, vendor: Any) -> list[tuple[Any, float]]:
-        """How this buyer splits an order over the vendor's products on sale.
+        """How this buyer splits an order over the vendor's products it can buy.
 
         Shares are proportional to compute per dollar (H100e / current price)
         raised to ``product_choice_sharpness``: a better-value product takes
         most orders, but an older one still sells while the new one ramps.
+        A product a rule will soon cover (announced, not yet in force) is
+        ordered ``front_run_boost`` times more: buyers pull orders forward.
         """
-        today = self.model.date
-        k = self.model.spec.parameters.buyers.product_choice_sharpness
-        offers = [p for p in vendor.products.values() if p.on_sale(today)]
+        m = self.model
+        k = m.spec.parameters.buyers.product_choice_sharpness
+        offers = self.offers(vendor)
         if not offers:
             return []
         value = [(p.h100e / vendor.price[p.name]) ** k for p in offers]
         total = sum(value)
-        return [(p, v / total) for p, v in zip(offers, value, strict=True)]
+        boost = m.spec.substitution.front_run_boost
+        return [
+            (p, v / total * (1 + boost if m.announced_rule_covers(p, vendor.country, self) else 1))
+            for p, v in zip(offers, value, strict=True)
+        ]
+
+    def vendor_split(self) -> dict[str, float]:
+        """This week's share of the order per vendor, after substitution.
+
+        A vendor with nothing this buyer can buy loses its share to the
+        scenario's substitutes for the buyer's region (e.g. Huawei and
+        Cambricon for Chinese buyers) that have something to sell, or else to
+        the buyer's other vendors.
+        """
+        m = self.model
+        shares = dict(self.spec.vendor_shares)
+        blocked = [v for v in shares if not self.offers(m.agent_by_name[v])]
+        if not blocked:
+            return shares
+        lost = sum(shares.pop(v) for v in blocked)
+        subs = m.spec.substitution.substitutes.get(self.region, [])
+        takers = [v for v in subs if v not in blocked and self.offers(m.agent_by_name[v])]
+        if not takers:
+            takers = list(shares)
+        if not takers:
+            return {}
+        for v in takers:
+            shares[v] = shares.get(v, 0.0) + lost / len(takers)
+        return shares
 
     def _cancel_newest(self, excess_h100e: float) -> None:
         products = self.model.products

@@ -230,6 +230,93 @@ def _capacity(m: Any) -> Rows:
     return ((s.name, s.capacity) for s in m.suppliers)
 
 
+@metric(
+    "denied_units",
+    "units/week",
+    "rule id",
+    "Units whose orders were cancelled because a rule (or a refused licence) denied them.",
+)
+def _denied(m: Any) -> Rows:
+    return ((r.rule_id, float(m.denied_this_week.get(r.rule_id, 0))) for r in m.rules)
+
+
+@metric(
+    "licensed_units",
+    "units/week",
+    "rule id",
+    "Units shipped this week under a licence granted under a rule.",
+)
+def _licensed(m: Any) -> Rows:
+    return (
+        (r.rule_id, float(m.licensed_this_week.get(r.rule_id, 0)))
+        for r in m.rules
+        if r.spec.licence.policy == "case_by_case"
+    )
+
+
+@metric(
+    "diverted_units",
+    "units/week",
+    "region",
+    "Units brokers diverted into a region this week (past detection).",
+)
+def _diverted(m: Any) -> Rows:
+    per = dict.fromkeys(REGIONS, 0.0)
+    for b in m.brokers:
+        for t in b.spec.targets:
+            region = "CN" if t == "CN" else "ROW"
+            per[region] += b.diverted_this_week / len(b.spec.targets)
+    return per.items()
+
+
+@metric(
+    "seized_units",
+    "units/week",
+    "region",
+    "Diverted units seized on their way into a region this week.",
+)
+def _seized(m: Any) -> Rows:
+    per = dict.fromkeys(REGIONS, 0.0)
+    for b in m.brokers:
+        for t in b.spec.targets:
+            region = "CN" if t == "CN" else "ROW"
+            per[region] += b.seized_this_week / len(b.spec.targets)
+    return per.items()
+
+
+@metric(
+    "vendor_revenue_usd",
+    "USD/week",
+    "VENDOR:REGION",
+    "A vendor's sales to a region this week, net of government levies.",
+)
+def _vendor_revenue(m: Any) -> Rows:
+    for v in m.vendors:
+        for r in REGIONS:
+            yield f"{v.name}:{r}", v.revenue_by_region.get(r, 0.0)
+
+
+@metric(
+    "government_revenue_usd",
+    "USD/week",
+    "government",
+    "Revenue shares and tariffs a government collected this week.",
+)
+def _gov_revenue(m: Any) -> Rows:
+    return ((g.name, g.revenue_this_week) for g in m.governments)
+
+
+@metric(
+    "cn_domestic_share_units",
+    "share",
+    "CN",
+    "Share of accelerator units delivered to Chinese buyers over the trailing 52 weeks "
+    "that came from Chinese vendors.",
+)
+def _cn_domestic(m: Any) -> Rows:
+    yield "CN", m.cn_domestic_share
+
+
 def catalogue_markdown() -> str:
     """The metric table for the docs."""
     lines = ["| name | unit | scope | meaning |", "|---|---|---|---|"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections import defaultdict
+from collections import defaultdict, deque
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,12 +20,14 @@ import numpy as np
 from mesa import Model
 from mesa.discrete_space import Network
 
+from abm.broker import Broker
 from abm.cloud import CloudProvider
-from abm.controls import Decision, Rule, check_shipment
+from abm.controls import HBM_ITEM, ControlRule, Decision, Item, check_shipment, item_of
 from abm.enterprise import EnterpriseDemand
 from abm.events import EventLog
 from abm.firm import Firm
 from abm.foundry import Foundry
+from abm.government import Government
 from abm.lab import AILab
 from abm.market import clear_rental_market
 from abm.memory import MemoryMaker
@@ -84,11 +86,22 @@ class SupplyChainModel(Model):
         self.metrics = MetricLog()
         self.agent_rows: list[tuple] = []
         self.counters: dict[str, int] = defaultdict(int)
-        self.rules: list[Rule] = []
+        self.rules: list[ControlRule] = [ControlRule(r, spec.country_groups) for r in spec.policies]
+        self.capped_shipped: dict[tuple[int, str, str], int] = defaultdict(int)
+        self.denied_this_week: dict[str, int] = defaultdict(int)
+        self.licensed_this_week: dict[str, int] = defaultdict(int)
+        self.cn_deliveries: deque[tuple[int, int, int]] = deque()  # (week, domestic, all)
+        self.cn_domestic_share = 0.0
         self.in_transit: list[Shipment] = []
         self._order_seq = 0
         self.products: dict[str, Product] = {
-            p.name: Product(**p.model_dump(exclude={"sources"})) for p in spec.world.products
+            p.name: Product(
+                **{
+                    **p.model_dump(exclude={"sources"}),
+                    "markets": tuple(p.markets) if p.markets is not None else None,
+                }
+            )
+            for p in spec.world.products
         }
         rp = spec.parameters.rental
         self.rental_price = dict.fromkeys(REGIONS, rp.lab_reference_usd_per_h100e_hour)
@@ -97,6 +110,7 @@ class SupplyChainModel(Model):
         self.rental_utilisation = dict.fromkeys(REGIONS, 0.0)
         self.region_shortage = dict.fromkeys(REGIONS, 0.0)
         self.enterprise_multiplier = dict.fromkeys(REGIONS, 1.0)
+        self._rule_by_id = {r.rule_id: r for r in self.rules}
         self._build_agents()
         self._build_graph()
         self._initial_rental_demand()
@@ -140,6 +154,7 @@ class SupplyChainModel(Model):
 
     def _build_agents(self) -> None:
         w = self.spec.world
+        self.governments = [Government(self, g) for g in w.governments]
         self.foundries = [Foundry(self, s) for s in w.foundries]
         self.packagers = [Packager(self, s) for s in w.packagers]
         self.memory_makers = [MemoryMaker(self, s) for s in w.memory_makers]
@@ -151,6 +166,7 @@ class SupplyChainModel(Model):
         self.clouds = [CloudProvider(self, s) for s in w.clouds]
         self.labs = [AILab(self, s) for s in w.labs]
         self.enterprises = [EnterpriseDemand(self, s) for s in w.enterprises]
+        self.brokers = [Broker(self, s) for s in w.brokers]
         self.buyers = [*self.clouds, *self.labs]
         self.compute_users = [*self.labs, *self.enterprises]
         self.agent_by_name: dict[str, Any] = {a.name: a for a in self.agents}
@@ -178,9 +194,13 @@ class SupplyChainModel(Model):
         for v in self.vendors:
             for m in v.spec.hbm_suppliers:
                 g.add_edge(ids[m], v.unique_id, kind="hbm")
-        for b in self.buyers:
+        for b in [*self.buyers, *self.brokers]:
             for vname in b.spec.vendor_shares:
                 g.add_edge(ids[vname], b.unique_id, kind="gpus")
+        for br in self.brokers:
+            for c in self.clouds:
+                if c.country in br.spec.targets:
+                    g.add_edge(br.unique_id, c.unique_id, kind="diversion")
         for r in REGIONS:
             sellers = [c for c in self.clouds if c.region == r]
             renters = [x for x in self.labs if x.region == r and x.spec.rents]
@@ -277,6 +297,12 @@ class SupplyChainModel(Model):
             SHOCKS[shock.kind](self, shock, self.week)
         for s in self.suppliers:
             s.review_capacity()
+        self.denied_this_week.clear()
+        self.licensed_this_week.clear()
+        for g in self.governments:
+            g.revenue_this_week = 0.0
+            g.enact()
+            g.react()
 
     # stage 2
     def _update_demand(self) -> None:
@@ -309,6 +335,8 @@ class SupplyChainModel(Model):
         for b in self.buyers:
             if b.active:
                 b.place_orders()
+        for br in self.brokers:
+            br.place_orders()
         for v in self.vendors:
             v.order_inputs()
 
@@ -340,11 +368,87 @@ class SupplyChainModel(Model):
         for v in self.vendors:
             v.allocate_and_ship()
 
-    def check_shipment(
-        self, product: Product, origin: str, destination: str, buyer: str
-    ) -> Decision:
-        """The shipment check every shipment passes (see :mod:`abm.controls`)."""
-        return check_shipment(self.rules, product, origin, destination, buyer, self.date)
+    def check(self, item: Item, origin: str, destination: str, buyer: str) -> Decision:
+        """The pure shipment check under today's rules (see :mod:`abm.controls`)."""
+        shipped = _CapView(self.capped_shipped, self.date.year)
+        return check_shipment(self.rules, item, origin, destination, buyer, self.date, shipped)
+
+    def clearance(self, item: Item, origin: str, buyer: Any) -> Decision:
+        """This week's verdict for a shipment, licences included.
+
+        A ``licence_pending`` decision goes to the rule's government, which
+        files or decides the application (see :meth:`Government.licence_verdict`).
+        """
+        d = self.check(item, origin, buyer.country, buyer.name)
+        if d.verdict == "licence_pending":
+            gov = self.agent_by_name[self._rule_by_id[d.rule].spec.authority]
+            d = gov.licence_verdict(d, buyer.name, item.name)
+        return d
+
+    def would_deny(self, product: Product, origin: str, buyer: Any) -> bool:
+        """Whether a buyer can tell a product will be refused, without applying.
+
+        True when a rule in force denies it, or its licence was refused.
+        """
+        d = self.check(item_of(product), origin, buyer.country, buyer.name)
+        if d.verdict == "deny":
+            return True
+        if d.verdict == "licence_pending":
+            gov = self.agent_by_name[self._rule_by_id[d.rule].spec.authority]
+            lic = gov.licences.get((d.rule, buyer.name, product.name))
+            return bool(lic and lic.decided and not lic.granted)
+        return False
+
+    def announced_rule_covers(self, product: Product, origin: str, buyer: Any) -> bool:
+        """Whether a rule announced but not yet in force will cover this purchase."""
+        item = item_of(product)
+        return any(
+            r.announced_only(self.date) and r.covers(item, origin, buyer.country, buyer.name)
+            for r in self.rules
+        )
+
+    def record_shipment_controls(
+        self, d: Decision, buyer: str, units: int, value_usd: float
+    ) -> None:
+        """Book caps, licensed units and levies of an allowed shipment."""
+        year = self.date.year
+        for rule in d.capped_rules:
+            self.capped_shipped[(year, rule, buyer)] += units
+        if d.rule and self._rule_by_id[d.rule].spec.licence.policy == "case_by_case":
+            self.licensed_this_week[d.rule] += units
+        for rule_id in d.levy_rules:
+            spec = self._rule_by_id[rule_id].spec
+            self.agent_by_name[spec.authority].collect(spec.levy_share * value_usd)
+
+    def hbm_allowed(self, maker: Any, vendor: Any) -> bool:
+        """Whether HBM may go from ``maker`` to ``vendor`` (no HBM rule denies it)."""
+        return self.check(HBM_ITEM, maker.country, vendor.country, vendor.name).verdict != "deny"
+
+    def add_rule(self, rule: ControlRule) -> None:
+        """Add a rule issued during the run (a government reaction)."""
+        self.rules.append(rule)
+        self._rule_by_id[rule.rule_id] = rule
+
+    def add_product(self, product: Product) -> None:
+        """Add a product designed during the run (a compliant variant)."""
+        self.products[product.name] = product
+        self.agent_by_name[product.vendor].add_product(product)
+
+    def variant_share_cn(self, vendor: str) -> float:
+        """Share of a vendor's units shipped to China over 13 weeks that were variants."""
+        return self.agent_by_name[vendor].variant_share("CN")
+
+    def _record_cn_delivery(self, shipment: Shipment) -> None:
+        vendor = self.agent_by_name[shipment.vendor]
+        domestic = shipment.units if vendor.country == "CN" else 0
+        self.cn_deliveries.append((self.week, domestic, shipment.units))
+
+    def _update_cn_share(self) -> None:
+        while self.cn_deliveries and self.cn_deliveries[0][0] <= self.week - 52:
+            self.cn_deliveries.popleft()
+        total = sum(d[2] for d in self.cn_deliveries)
+        if total:
+            self.cn_domestic_share = sum(d[1] for d in self.cn_deliveries) / total
 
     def dispatch(self, shipment: Shipment) -> None:
         """Put a shipment in transit."""
@@ -362,11 +466,16 @@ class SupplyChainModel(Model):
         self.in_transit = [s for s in self.in_transit if s.arrival_step > self.week]
         for s in arrived:
             buyer = self.agent_by_name[s.buyer]
+            if buyer.country == "CN":
+                self._record_cn_delivery(s)
             if buyer.active:
                 buyer.receive(s)
             else:  # the buyer exited while the units were on their way
                 self.counters["retired"] += s.units
                 buyer.log("retirement", s.vendor, s.product, s.units, detail="owner exited")
+        self._update_cn_share()
+        for br in self.brokers:
+            br.divert()
         for b in self.buyers:
             b.retire()
         for r in REGIONS:
@@ -450,18 +559,32 @@ class SupplyChainModel(Model):
         """GPU unit accounting: produced + initial must equal the rest.
 
         Returns:
-            Counts of produced, initial, in inventory, in transit, installed
-            and retired units.
+            Counts of produced, initial, in inventory (vendors' and brokers'),
+            in transit, installed, retired and seized units.
         """
         return {
             "produced": self.counters["produced"],
             "initial": self.counters["initial"],
-            "inventory": sum(v.inventory_units() for v in self.vendors),
+            "inventory": sum(v.inventory_units() for v in self.vendors)
+            + sum(b.stock_units() for b in self.brokers),
             "in_transit": sum(s.units for s in self.in_transit),
             "installed": sum(b.installed_units() for b in self.buyers),
             "retired": self.counters["retired"],
+            "seized": self.counters["seized"],
         }
 
     def firm(self, name: str) -> Firm:
         """The agent called ``name``."""
         return self.agent_by_name[name]
+
+
+class _CapView:
+    """Units shipped this year per (rule, buyer), as the check function reads them."""
+
+    def __init__(self, counts: dict[tuple[int, str, str], int], year: int) -> None:
+        self.counts = counts
+        self.year = year
+
+    def get(self, key: tuple[str, str], default: int = 0) -> int:
+        """Units shipped under ``key = (rule, buyer)`` this year."""
+        return self.counts.get((self.year, *key), default)

@@ -41,6 +41,10 @@ class Product:
         packager: Packager agent that assembles it.
         list_price_usd: List price per unit, USD.
         power_w: Board power, W.
+        markets: Country codes where it is sold (None: everywhere).
+        variant_of: The product a compliant variant was cut down from.
+        training_efficiency: Share of its compute usable for training
+            (domestic chips serve inference better than training).
     """
 
     name: str
@@ -61,6 +65,9 @@ class Product:
     packager: str
     list_price_usd: float
     power_w: float
+    markets: tuple[str, ...] | None = None
+    variant_of: str | None = None
+    training_efficiency: float = 1.0
 
     @property
     def h100e(self) -> float:
@@ -71,6 +78,10 @@ class Product:
     def performance_density(self) -> float:
         """TPP per mm² of die area (the Oct-2023 control metric)."""
         return self.tpp / self.die_area_mm2
+
+    def sold_in(self, country: str) -> bool:
+        """Whether buyers in ``country`` are offered the product."""
+        return self.markets is None or country in self.markets
 
     def on_sale(self, day: date) -> bool:
         """Whether the product can be ordered on ``day``."""

@@ -17,7 +17,7 @@ import hashlib
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -78,11 +78,14 @@ class ProductSpec(Sourced):
     packager: str
     list_price_usd: Annotated[float, Field(gt=0)]
     power_w: Annotated[float, Field(gt=0)]
+    markets: list[str] | None = None
+    variant_of: str | None = None
+    training_efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0
 
     @model_validator(mode="after")
     def _dates(self) -> ProductSpec:
         if self.end_of_sale is not None and self.end_of_sale < self.launch:
-            raise ValueError("end_of_sale is before launch")
+            raise ValueError(f"end_of_sale: {self.end_of_sale} is before launch {self.launch}")
         return self
 
 
@@ -150,6 +153,8 @@ class VendorSpec(Firm):
     min_plan_units_per_week: Annotated[float, Field(ge=0)] = 2000.0
     price_response: NonNeg = 0.25
     allocation: Literal["pro_rata", "priority", "fifo"] = "priority"
+    designs_variants: bool = False
+    variant_design_weeks: Annotated[int, Field(ge=0)] = 12
 
 
 # ------------------------------------------------------------------ buyers
@@ -242,6 +247,147 @@ class EnterpriseSpec(Sourced):
     elasticity: NonNeg = 1.0
 
 
+# ---------------------------------------------------------------- controls
+
+
+class Threshold(Strict):
+    """Bounds on one product attribute; every bound given must hold."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Threshold:
+        if all(v is None for v in (self.ge, self.gt, self.le, self.lt)):
+            raise ValueError("a threshold needs at least one of ge, gt, le, lt")
+        return self
+
+
+class ItemClause(Strict):
+    """One controlled-item test: an item matches when every condition given holds.
+
+    ``kind`` says what is shipped: ``gpu`` (an accelerator of the catalogue)
+    or ``hbm`` (HBM stacks shipped to a vendor). Numeric conditions are
+    thresholds on the product's attributes; ``products`` lists names;
+    ``variant`` true matches only compliant variants (false: only non-variants).
+    """
+
+    kind: Literal["gpu", "hbm"] = "gpu"
+    products: list[str] | None = None
+    variant: bool | None = None
+    bf16_tflops: Threshold | None = None
+    tpp: Threshold | None = None
+    performance_density: Threshold | None = None
+    memory_bandwidth_gbs: Threshold | None = None
+    interconnect_gbs: Threshold | None = None
+    hbm_stacks: Threshold | None = None
+
+
+class LicencePolicy(Strict):
+    """What a controlled shipment needs.
+
+    ``deny``: presumption of denial. ``case_by_case``: a licence is decided
+    after ``delay_weeks`` and granted with ``approval_probability``, then
+    valid for ``valid_weeks``. ``allow``: shipments pass (with the rule's
+    levy, if any).
+    """
+
+    policy: Literal["deny", "case_by_case", "allow"]
+    approval_probability: Fraction = 0.0
+    delay_weeks: Annotated[int, Field(ge=0)] = 0
+    valid_weeks: PositiveInt = 52
+
+
+class RuleSpec(Strict):
+    """An export or import control, as data."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    kind: Literal["control_rule"] = "control_rule"
+    authority: str
+    gate: Literal["export", "import"]
+    announced: date
+    effective: date
+    ends: date | None = None
+    controlled: list[ItemClause] = Field(min_length=1)
+    origins: list[str] = Field(default_factory=lambda: ["*"])
+    origins_exclude: list[str] = Field(default_factory=list)
+    destinations: list[str] = Field(min_length=1)
+    end_users: list[str] = Field(default_factory=list)
+    licence: LicencePolicy
+    quantity_cap_units_per_buyer_year: Annotated[int, Field(ge=0)] | None = None
+    levy_share: Fraction = 0.0
+    description: str = ""
+    sources: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _dates(self) -> RuleSpec:
+        if self.effective < self.announced:
+            raise ValueError(f"effective: {self.effective} is before announced {self.announced}")
+        if self.ends is not None and self.ends <= self.effective:
+            raise ValueError(f"ends: {self.ends} is not after effective {self.effective}")
+        return self
+
+
+class CloseLoophole(Strict):
+    """US reaction: close the compliant-variant loophole.
+
+    Once compliant variants take ``share_threshold`` of a vendor's Chinese
+    purchases for ``weeks_over`` weeks, a rule covering them takes effect
+    ``lag_weeks`` later.
+    """
+
+    enabled: bool = False
+    share_threshold: Fraction = 0.3
+    weeks_over: PositiveInt = 13
+    lag_weeks: Annotated[int, Field(ge=0)] = 26
+
+
+class DomesticMandate(Strict):
+    """China reaction: mandate domestic accelerators.
+
+    While the domestic share of accelerator deliveries is below
+    ``target_share``, foreign accelerators are banned for
+    ``step_share_of_buyers`` more of the Chinese buyers (highest priority
+    first), reviewed every ``review_weeks``.
+    """
+
+    enabled: bool = False
+    target_share: Fraction = 0.5
+    step_share_of_buyers: Fraction = 0.25
+    review_weeks: PositiveInt = 26
+    start: date | None = None
+
+
+class Reactions(Strict):
+    """Switchable government reactions."""
+
+    close_loophole: CloseLoophole = CloseLoophole()
+    domestic_mandate: DomesticMandate = DomesticMandate()
+
+
+class GovernmentSpec(Sourced):
+    """A government that enacts rules (its ``authority`` name) and may react."""
+
+    name: str
+    country: str = Field(min_length=2, max_length=3)
+    region: Region
+    reactions: Reactions = Reactions()
+
+
+class BrokerSpec(Firm):
+    """A third-country intermediary that diverts controlled chips to blocked buyers."""
+
+    vendor_shares: dict[str, Fraction] = Field(min_length=1)
+    targets: list[str] = Field(default_factory=lambda: ["CN"])
+    max_units_per_week: Annotated[int, Field(ge=0)] = 2000
+    premium_base: NonNeg = 0.3
+    premium_per_shortage: NonNeg = 2.0
+    detection_base: Fraction = 0.05
+    priority: Annotated[int, Field(ge=0, le=9)] = 0
+
+
 class World(Strict):
     """Every product and agent of a scenario."""
 
@@ -253,6 +399,8 @@ class World(Strict):
     clouds: list[CloudSpec] = Field(default_factory=list)
     labs: list[LabSpec] = Field(default_factory=list)
     enterprises: list[EnterpriseSpec] = Field(default_factory=list)
+    governments: list[GovernmentSpec] = Field(default_factory=list)
+    brokers: list[BrokerSpec] = Field(default_factory=list)
 
 
 # -------------------------------------------------------------- parameters
@@ -297,6 +445,13 @@ class VendorParams(Sourced):
     price_adjust_rate: Fraction = 0.1
     max_price_multiple: Annotated[float, Field(ge=1)] = 1.6
     min_price_multiple: Annotated[float, Field(gt=0, le=1)] = 0.7
+
+
+class Substitution(Strict):
+    """How blocked buyers turn to other vendors (domestic substitutes)."""
+
+    substitutes: dict[str, list[str]] = Field(default_factory=dict)
+    front_run_boost: NonNeg = 1.0
 
 
 class Parameters(Strict):
@@ -361,6 +516,10 @@ class Scenario(Strict):
     parameters: Parameters = Parameters()
     world: World
     shocks: list[Shock] = Field(default_factory=list)
+    country_groups: dict[str, list[str]] = Field(default_factory=dict)
+    policies: list[RuleSpec] = Field(default_factory=list)
+    enforcement: Fraction = 0.5
+    substitution: Substitution = Substitution()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
@@ -391,6 +550,8 @@ def _check_world(sc: Scenario) -> None:
         "clouds": w.clouds,
         "labs": w.labs,
         "enterprises": w.enterprises,
+        "governments": w.governments,
+        "brokers": w.brokers,
     }
     for group, items in groups.items():
         for i, item in enumerate(items):
@@ -425,7 +586,10 @@ def _check_world(sc: Scenario) -> None:
                     f"world.vendors[{i}].initial_weekly_units: unknown product {prod!r}"
                 )
         if abs(sum(v.hbm_suppliers.values()) - 1) > 1e-6:
-            raise ValueError(f"world.vendors[{i}].hbm_suppliers: shares must sum to 1")
+            total = sum(v.hbm_suppliers.values())
+            raise ValueError(
+                f"world.vendors[{i}].hbm_suppliers: shares must sum to 1, got {total:.6g}"
+            )
         for m in v.hbm_suppliers:
             if m not in memory:
                 raise ValueError(
@@ -439,7 +603,10 @@ def _check_world(sc: Scenario) -> None:
                         f"world.{group}[{i}].vendor_shares: {v!r} is not in world.vendors"
                     )
             if b.vendor_shares and abs(sum(b.vendor_shares.values()) - 1) > 1e-6:
-                raise ValueError(f"world.{group}[{i}].vendor_shares: shares must sum to 1")
+                total = sum(b.vendor_shares.values())
+                raise ValueError(
+                    f"world.{group}[{i}].vendor_shares: shares must sum to 1, got {total:.6g}"
+                )
             for j, c in enumerate(b.initial_fleet):
                 if c.product not in product_names:
                     raise ValueError(
@@ -450,6 +617,7 @@ def _check_world(sc: Scenario) -> None:
         shares = [c.market_share for c in w.clouds if c.region == region]
         if shares and sum(shares) > 1 + 1e-6:
             raise ValueError(f"world.clouds: market_share of region {region} sums above 1")
+    _check_policies(sc, names, product_names)
     for i, s in enumerate(sc.shocks):
         ok = s.target in names or (s.kind == "enterprise_demand_shock" and s.target in REGIONS)
         if not ok:
@@ -457,6 +625,56 @@ def _check_world(sc: Scenario) -> None:
 
 
 REGIONS = ("US", "CN", "ROW")
+
+
+def _check_policies(sc: Scenario, names: dict[str, str], product_names: set[str]) -> None:
+    w = sc.world
+    governments = {g.name for g in w.governments}
+    buyers = {b.name for b in (*w.clouds, *w.labs, *w.brokers)}
+    vendors = {v.name for v in w.vendors}
+    for g, members in sc.country_groups.items():
+        for c in members:
+            if not (2 <= len(c) <= 3 and c.isupper()):
+                raise ValueError(f"country_groups.{g}: {c!r} is not a country code")
+
+    def places(where: str, items: list[str]) -> None:
+        for c in items:
+            if c != "*" and c not in sc.country_groups and not (2 <= len(c) <= 3 and c.isupper()):
+                raise ValueError(
+                    f"{where}: {c!r} is neither a country code, '*', nor a group in country_groups"
+                )
+
+    seen: set[str] = set()
+    for i, r in enumerate(sc.policies):
+        where = f"policies[{i}]"
+        if r.id in seen:
+            raise ValueError(f"{where}.id: duplicate rule id {r.id!r}")
+        seen.add(r.id)
+        if r.authority not in governments:
+            raise ValueError(f"{where}.authority: {r.authority!r} is not in world.governments")
+        places(f"{where}.origins", r.origins)
+        places(f"{where}.origins_exclude", r.origins_exclude)
+        places(f"{where}.destinations", r.destinations)
+        for u in r.end_users:
+            if u not in buyers:
+                raise ValueError(f"{where}.end_users: {u!r} is not a cloud, lab or broker")
+        for j, clause in enumerate(r.controlled):
+            for prod in clause.products or []:
+                if prod not in product_names:
+                    raise ValueError(f"{where}.controlled[{j}].products: unknown product {prod!r}")
+    for region, subs in sc.substitution.substitutes.items():
+        for v in subs:
+            if v not in vendors:
+                raise ValueError(f"substitution.substitutes.{region}: {v!r} is not a vendor")
+    for i, b in enumerate(w.brokers):
+        for v in b.vendor_shares:
+            if v not in vendors:
+                raise ValueError(f"world.brokers[{i}].vendor_shares: {v!r} is not in world.vendors")
+    for i, p in enumerate(w.products):
+        if p.variant_of is not None and p.variant_of not in product_names:
+            raise ValueError(f"world.products[{i}].variant_of: unknown product {p.variant_of!r}")
+    del names
+
 
 # ------------------------------------------------------------------ loading
 
@@ -480,12 +698,45 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _identity(items: Any) -> str | None:
+    """The key (``id`` or ``name``) that identifies every item of a list of mappings."""
+    if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+        return None
+    for key in ("id", "name"):
+        if all(key in i for i in items):
+            return key
+    return None
+
+
+def _merge_named(base: list[dict[str, Any]], override: list[dict[str, Any]], key: str) -> list:
+    out = [copy.deepcopy(i) for i in base]
+    index = {i[key]: n for n, i in enumerate(out)}
+    for item in override:
+        if item.get("remove") is True:
+            out = [i for i in out if i[key] != item[key]]
+            index = {i[key]: n for n, i in enumerate(out)}
+        elif item[key] in index:
+            out[index[item[key]]] = deep_merge(out[index[item[key]]], item)
+        else:
+            index[item[key]] = len(out)
+            out.append(copy.deepcopy(item))
+    return out
+
+
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``override`` into a copy of ``base``: mappings merge, other values replace."""
+    """Merge ``override`` into a copy of ``base``.
+
+    Mappings merge key by key. Lists of named items (every item has an
+    ``id``, or every item a ``name``, in both lists) merge item by item: an
+    override item changes the base item with the same id/name, a new one is
+    appended, and ``{id: X, remove: true}`` deletes X. Other values replace.
+    """
     out = copy.deepcopy(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value)
+        elif (ident := _identity(out.get(key))) and _identity(value) == ident:
+            out[key] = _merge_named(out[key], value, ident)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -511,9 +762,14 @@ def library_names() -> list[str]:
 
 
 def _raw_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    path = path.resolve()
-    if path in seen:
-        chain = " -> ".join(p.stem for p in (*seen, path))
+    """Read a scenario file and the chain of files it extends, merged.
+
+    Messages name files as the user gave them (``path`` is not resolved;
+    resolved paths are only used to detect cycles).
+    """
+    real = path.resolve()
+    if real in seen:
+        chain = " -> ".join(p.stem for p in (*seen, real))
         raise ScenarioError(f"{path}: extends: cycle ({chain})")
     data = _read_yaml(path)
     parent = data.get("extends")
@@ -524,11 +780,17 @@ def _raw_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]
     candidate = path.parent / f"{parent}.yaml"
     parent_path = candidate if candidate.exists() else SCENARIO_DIR / f"{parent}.yaml"
     if not parent_path.exists():
-        raise ScenarioError(f"{path}: extends: no scenario named {parent!r}")
-    base = _raw_with_extends(parent_path, (*seen, path))
+        raise ScenarioError(
+            f"{path}: extends: no scenario named {parent!r} (looked in {path.parent or '.'}/ "
+            "and the scenario library)"
+        )
+    base = _raw_with_extends(parent_path, (*seen, real))
     merged = deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
     merged["extends"] = parent
     return merged
+
+
+SHOCK_KINDS = ("consumer_surge", "capacity_shock", "enterprise_demand_shock")
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
@@ -536,28 +798,118 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("consumer_surge", "capacity_shock", "enterprise_demand_shock"):
+        elif part in SHOCK_KINDS:
             continue  # discriminator tags pydantic inserts in the path
         else:
             out += f".{part}" if out else str(part)
-    return out or "(top level)"
+    return out
 
 
-def _format_validation(path: Path, exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = _format_loc(tuple(err["loc"]))
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class holding the last key of ``loc`` (for unknown keys)."""
+    current: Any = Scenario
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if isinstance(part, str) and part in SHOCK_KINDS:
+            current = {
+                "consumer_surge": ConsumerSurge,
+                "capacity_shock": CapacityShock,
+                "enterprise_demand_shock": EnterpriseShock,
+            }[part]
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        current = _unwrap(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model class inside ``list[...]``, ``X | None`` and ``Annotated[...]``."""
+    for _ in range(6):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return annotation
+        if models:
+            return models[0]
+        if not args:
+            return annotation
+        annotation = args[0] if get_origin(annotation) is not dict else args[-1]
+    return annotation
+
+
+_EXPECTED = {
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "date_parsing": "a date (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "a date (YYYY-MM-DD)",
+    "date_type": "a date (YYYY-MM-DD)",
+    "string_type": "text",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping of fields",
+    "model_attributes_type": "a mapping of fields",
+    "missing": "a value (this field is required)",
+}
+
+
+def _expected(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind in _EXPECTED:
+        return _EXPECTED[kind]
+    bounds = {
+        "greater_than_equal": ">=",
+        "greater_than": ">",
+        "less_than_equal": "<=",
+        "less_than": "<",
+    }
+    if kind in bounds:
+        value = next(iter(ctx.values()), "")
+        shown = f"{value:g}" if isinstance(value, int | float) else value
+        return f"a number {bounds[kind]} {shown}"
+    if kind == "literal_error":
+        return f"one of {ctx.get('expected', '')}"
+    if kind == "string_pattern_mismatch":
+        return f"text matching {ctx.get('pattern', '')}"
+    if kind in ("too_short", "too_long"):
+        limit = ctx.get("min_length", ctx.get("max_length", ""))
+        word = "at least" if kind == "too_short" else "at most"
+        return f"{word} {limit} item(s) or characters"
     msg = err["msg"]
+    return (msg[0].lower() + msg[1:]).removeprefix("input should be ")
+
+
+def _format_validation(path: Path | str, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    raw_loc = tuple(err["loc"])
+    loc = _format_loc(raw_loc)
     if err["type"] == "extra_forbidden":
-        return f"{path}: {loc}: unknown key (check the spelling; see docs/scenarios.md)"
+        model = _model_at(raw_loc)
+        keys = ", ".join(k for k in model.model_fields if k != "sources") if model else ""
+        hint = f"expected one of: {keys}" if keys else "check the spelling"
+        return f"{path}: {loc}: unknown key ({hint})"
     if err["type"] == "value_error":
-        msg = msg.removeprefix("Value error, ")
-        if msg.startswith("world.") or msg.startswith("shocks["):
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if not loc:  # a cross-check of the whole scenario: the message names its field
             return f"{path}: {msg}"
+        head, sep, rest = msg.partition(": ")
+        if sep and head.isidentifier():  # "field: problem" raised by an object's validator
+            return f"{path}: {loc}.{head}: {rest}"
         return f"{path}: {loc}: {msg}"
     got = err.get("input")
     got_s = "" if isinstance(got, dict | list) else f", got {got!r}"
     more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{path}: {loc}: expected {msg[0].lower() + msg[1:]}{got_s}{more}"
+    return f"{path}: {loc or '(top level)'}: expected {_expected(err)}{got_s}{more}"
 
 
 def load_references() -> dict[str, dict[str, Any]]:

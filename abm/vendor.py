@@ -17,17 +17,19 @@ Each week a vendor (Nvidia, AMD, Huawei, Cambricon...):
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Any
 
 import numpy as np
 
+from abm.controls import item_of
 from abm.firm import Firm
 from abm.market import allocate
 from abm.ordering import supply_line_order
 from abm.products import Product
 from abm.records import Order, Shipment
 from abm.scenario import VendorSpec
+from abm.variants import design_variants
 
 SMOOTHING = 0.25
 """Weight of the current week in a vendor's averages of orders and shipments."""
@@ -59,16 +61,21 @@ class GPUVendor(Firm):
     def __init__(self, model: Any, spec: VendorSpec, products: list[Product]) -> None:
         super().__init__(model, spec.name, spec.country, spec.region)
         self.spec = spec
-        self.products = {p.name: p for p in products}
-        self.orders: dict[str, list[Order]] = {p: [] for p in self.products}
-        self.finished: dict[str, int] = dict.fromkeys(self.products, 0)
-        self.dies: dict[str, float] = dict.fromkeys(self.products, 0.0)
+        self.products: dict[str, Product] = {}
+        self.orders: dict[str, list[Order]] = {}
+        self.finished: dict[str, int] = {}
+        self.dies: dict[str, float] = {}
+        self.price: dict[str, float] = {}
+        self.binding: dict[str, str] = {}
+        self.produced: dict[str, int] = {}
+        self.inflow: dict[str, float] = {}  # smoothed units ordered per week
+        self.backlog_now: dict[str, int] = {}  # per product, at planning time
+        for p in products:
+            self.add_product(p)
         self.hbm = 0.0
-        self.price = {p.name: p.list_price_usd for p in products}
-        self.binding = dict.fromkeys(self.products, "demand")
-        self.produced = dict.fromkeys(self.products, 0)
-        self.inflow = dict.fromkeys(self.products, 0.0)  # smoothed units ordered per week
-        self.backlog_now = dict.fromkeys(self.products, 0)  # per product, at planning time
+        self.variant_designs: dict[tuple[str, str, frozenset[str]], str | None] = {}
+        self.cn_history: deque[tuple[int, int, int]] = deque()  # (week, variant, all) to CN
+        self.revenue_by_region: dict[str, float] = defaultdict(float)
         self.ordered_this_week: dict[str, int] = defaultdict(int)
         self.shipped_this_week: dict[tuple[str, str], int] = defaultdict(int)  # (region, product)
         self.produced_this_week = 0
@@ -76,6 +83,23 @@ class GPUVendor(Firm):
         self.production_rate = 0.0
         self.revenue_this_week = 0.0
         self.lead_time = model.spec.parameters.vendors.normal_lead_time_weeks
+
+    def add_product(self, p: Product) -> None:
+        """Add a product to the catalogue (at start, or a variant designed in the run)."""
+        self.products[p.name] = p
+        self.orders[p.name] = []
+        self.finished[p.name] = 0
+        self.dies[p.name] = 0.0
+        self.price[p.name] = p.list_price_usd
+        self.binding[p.name] = "demand"
+        self.produced[p.name] = 0
+        self.inflow[p.name] = 0.0
+        self.backlog_now[p.name] = 0
+
+    def variant_share(self, country: str) -> float:
+        """Share of units shipped to ``country`` over the last 13 weeks that were variants."""
+        total = sum(a for _, _, a in self.cn_history)
+        return sum(v for _, v, _ in self.cn_history) / total if total else 0.0
 
     # ------------------------------------------------------------ inputs
 
@@ -180,15 +204,20 @@ class GPUVendor(Firm):
     def _carry_inflow_to_successors(self) -> None:
         """Before a launch, expect the order inflow of older products to move to the new one.
 
-        Buyers order a vendor's newest product, so at launch the inflow of the
-        products on sale moves to it; the vendor plans for that (in H100e, so
-        a faster part needs fewer units) instead of starting from zero.
+        Buyers move to a vendor's newest product, so at launch much of the
+        inflow of the products on sale moves to it; the vendor plans for that
+        (in H100e, so a faster part needs fewer units) instead of starting from
+        zero. Compliant variants are planned from the orders they get.
         """
         today = self.model.date
         for p in self.products.values():
-            if not self.prelaunch(p):
+            if p.variant_of or not self.prelaunch(p):
                 continue
-            older = [q for q in self.products.values() if q.on_sale(today) and q.launch < p.launch]
+            older = [
+                q
+                for q in self.products.values()
+                if q.on_sale(today) and q.launch < p.launch and not q.variant_of
+            ]
             self.inflow[p.name] = sum(self.inflow[q.name] * q.h100e for q in older) / p.h100e
 
     def planned_rate(self, p: Product) -> float:
@@ -235,6 +264,7 @@ class GPUVendor(Firm):
             if name not in self.ordered_this_week:
                 self.inflow[name] *= 1 - SMOOTHING
         self.ordered_this_week.clear()
+        design_variants(self)
         self.backlog_now = {n: self.backlog_units(n) for n in self.products}
         self._carry_inflow_to_successors()
 
@@ -282,11 +312,12 @@ class GPUVendor(Firm):
         )
         # dual sourcing: split by contract share weighted by each maker's usable capacity,
         # so a small second source is not asked for more than it can make
-        weights = [share * mk.lines["hbm"].usable for mk, share in makers]
+        weights = [share * mk.lines["hbm"].usable * m.hbm_allowed(mk, self) for mk, share in makers]
         total_w = sum(weights)
         for (mk, share), w in zip(makers, weights, strict=True):
             mk.request(self.name, "", stacks * (w / total_w if total_w > 0 else share))
-            mk.book(self.name, "", planned_use * share)
+            if m.hbm_allowed(mk, self):
+                mk.book(self.name, "", planned_use * share)
         self._send_to_packaging(rates)
 
     def _send_to_packaging(self, rates: dict[str, float]) -> None:
@@ -321,34 +352,32 @@ class GPUVendor(Firm):
     # --------------------------------------------------- allocation, ship
 
     def allocate_and_ship(self) -> None:
-        """Share finished units over outstanding orders and ship them."""
+        """Clear each buyer with the controls, share finished units over cleared orders, ship."""
         m = self.model
         self.shipped_this_week.clear()
+        self.revenue_by_region.clear()
         self.revenue_this_week = 0.0
         shipped_total = 0
+        to_cn = variant_to_cn = 0
         for name, orders in self.orders.items():
             orders[:] = [o for o in orders if o.outstanding > 0]
-            if not orders or self.finished[name] <= 0:
-                if orders:
-                    self._log_short(name, orders, np.zeros(len(orders), dtype=np.int64))
+            if not orders:
                 continue
             p = self.products[name]
-            requests = np.fromiter((o.outstanding for o in orders), np.int64, len(orders))
-            priorities = np.fromiter((o.priority for o in orders), np.int64, len(orders))
+            decisions = self._clear_buyers(p, orders)
+            orders[:] = [o for o in orders if o.outstanding > 0]
+            cleared = [o for o in orders if decisions[o.buyer].verdict == "allow"]
+            if not cleared or self.finished[name] <= 0:
+                self._log_short(name, cleared, np.zeros(len(cleared), dtype=np.int64))
+                continue
+            requests = np.fromiter((o.outstanding for o in cleared), np.int64, len(cleared))
+            priorities = np.fromiter((o.priority for o in cleared), np.int64, len(cleared))
             given = allocate(self.spec.allocation, self.finished[name], requests, priorities)
-            self._log_short(name, orders, given)
+            self._log_short(name, cleared, given)
             per_buyer: dict[str, list[int]] = {}
-            decisions: dict[str, Any] = {}  # one check per buyer and product this week
-            for order, g in zip(orders, given, strict=True):
+            for order, g in zip(cleared, given, strict=True):
                 if g <= 0:
                     continue
-                decision = decisions.get(order.buyer)
-                if decision is None:
-                    buyer = m.agent_by_name[order.buyer]
-                    decision = m.check_shipment(p, self.country, buyer.country, buyer.name)
-                    decisions[order.buyer] = decision
-                if decision.verdict != "allow":
-                    continue  # licensing and denials are handled by the rule engine
                 order.outstanding -= int(g)
                 slot = per_buyer.setdefault(order.buyer, [0, order.step])
                 slot[0] += int(g)
@@ -356,10 +385,18 @@ class GPUVendor(Firm):
             for buyer_name, (units, order_step) in per_buyer.items():
                 buyer = m.agent_by_name[buyer_name]
                 price = self.price[name]
+                d = decisions[buyer_name]
                 self.finished[name] -= units
                 shipped_total += units
                 self.shipped_this_week[(buyer.region, name)] += units
-                self.revenue_this_week += units * price
+                value = units * price
+                m.record_shipment_controls(d, buyer_name, units, value)
+                net = value * (1 - d.levy_share)
+                self.revenue_this_week += net
+                self.revenue_by_region[buyer.region] += net
+                if buyer.country == "CN":
+                    to_cn += units
+                    variant_to_cn += units if p.variant_of else 0
                 m.dispatch(
                     Shipment(
                         vendor=self.name,
@@ -372,9 +409,52 @@ class GPUVendor(Firm):
                         price_usd=price,
                     )
                 )
-                self.log("shipment", buyer_name, name, units, price)
+                levy = f"; levy {100 * d.levy_share:.0f}% ({', '.join(d.levy_rules)})"
+                self.log(
+                    "shipment",
+                    buyer_name,
+                    name,
+                    units,
+                    price,
+                    rule=d.rule,
+                    detail=levy if d.levy_share else "",
+                )
+        self.cn_history.append((m.week, variant_to_cn, to_cn))
+        while self.cn_history and self.cn_history[0][0] <= m.week - 13:
+            self.cn_history.popleft()
         self.ship_rate += SMOOTHING * (shipped_total - self.ship_rate)
         self._update_lead_time_and_prices()
+
+    def _clear_buyers(self, p: Product, orders: list[Order]) -> dict[str, Any]:
+        """This week's control verdict for each buyer with orders of ``p``.
+
+        A denied buyer's outstanding orders of ``p`` are cancelled (a
+        ``denial`` event naming the rule); buyers awaiting a licence wait.
+        """
+        m = self.model
+        item = item_of(p)
+        decisions: dict[str, Any] = {}
+        for o in orders:
+            if o.buyer not in decisions:
+                decisions[o.buyer] = m.clearance(item, self.country, m.agent_by_name[o.buyer])
+        for buyer, d in decisions.items():
+            if d.verdict != "deny":
+                continue
+            units = 0
+            for o in orders:
+                if o.buyer == buyer:
+                    units += self.cancel(o, o.outstanding)
+            if units:
+                m.denied_this_week[d.rule] += units
+                self.log(
+                    "denial",
+                    buyer,
+                    p.name,
+                    units,
+                    rule=d.rule,
+                    detail=f"export/import refused under {d.rule}; orders cancelled",
+                )
+        return decisions
 
     def _log_short(self, product: str, orders: list[Order], given: np.ndarray) -> None:
         asked: dict[str, int] = defaultdict(int)

@@ -15,11 +15,10 @@ runner = CliRunner()
 @pytest.mark.parametrize(
     ("fixture", "expected"),
     [
-        ("unknown_key.yaml", "parameters.rental.floor_price_typo: unknown key"),
+        ("unknown_key.yaml", "parameters.rental.floor_price_typo: unknown key (expected one of"),
         (
             "negative_capacity.yaml",
-            "world.packagers[0].capacity_wafers_per_week: expected input should be greater than or "
-            "equal to 0, got -5",
+            "world.packagers[0].capacity_wafers_per_week: expected a number >= 0, got -5",
         ),
         ("unparseable.yaml", "unparseable YAML at line"),
     ],
