@@ -121,5 +121,5 @@ def test_supply_graph_is_mesa_network():
     nv = m.firm("Nvidia")
     assert nv.cell is not None and nv.cell.coordinate == nv.unique_id
     kinds = {d["kind"] for _, _, d in m.graph.edges(data=True)}
-    assert kinds == {"wafers", "packaging", "hbm", "gpus", "rental", "api"}
+    assert kinds == {"wafers", "packaging", "hbm", "gpus", "rental", "api", "diversion"}
     assert m.graph.has_edge(m.firm("TSMC CoWoS").unique_id, nv.unique_id)

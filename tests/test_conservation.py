@@ -1,4 +1,4 @@
-"""GPU units are conserved: produced + initial = inventory + transit + installed + retired."""
+"""Units are conserved: produced + initial = inventory + transit + installed + retired + seized."""
 
 from functools import cache
 
@@ -18,7 +18,7 @@ def _base():
 def _balanced(model: SupplyChainModel) -> bool:
     c = model.conservation()
     return c["produced"] + c["initial"] == (
-        c["inventory"] + c["in_transit"] + c["installed"] + c["retired"]
+        c["inventory"] + c["in_transit"] + c["installed"] + c["retired"] + c["seized"]
     )
 
 
