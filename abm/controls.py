@@ -250,14 +250,15 @@ def check_shipment(
         applicable rule the shipment is allowed with no levy.
     """
     shipped = shipped or {}
-    decisions = [
-        d
-        for r in rules
-        if (
-            d := r.decide(item, origin, destination, buyer, day, shipped.get((r.rule_id, buyer), 0))
-        )
-        is not None
-    ]
+    decisions = []
+    for r in rules:
+        if not r.in_force(day):
+            continue
+        capped = r.spec.quantity_cap_units_per_buyer_year is not None
+        count = shipped.get((r.rule_id, buyer), 0) if capped else 0
+        d = r.decide(item, origin, destination, buyer, day, count)
+        if d is not None:
+            decisions.append(d)
     if not decisions:
         return ALLOW
     worst = max(decisions, key=lambda d: RANK[d.verdict])  # first of the strictest

@@ -92,6 +92,7 @@ class SupplyChainModel(Model):
         self.licensed_this_week: dict[str, int] = defaultdict(int)
         self.cn_deliveries: deque[tuple[int, int, int]] = deque()  # (week, domestic, all)
         self.cn_domestic_share = 0.0
+        self._deny_cache: dict[tuple[int, str, str, str], bool] = {}
         self.in_transit: list[Shipment] = []
         self._order_seq = 0
         self.products: dict[str, Product] = {
@@ -389,7 +390,17 @@ class SupplyChainModel(Model):
         """Whether a buyer can tell a product will be refused, without applying.
 
         True when a rule in force denies it, or its licence was refused.
+        Answers are kept for the week (buyers look the same product up often).
         """
+        key = (self.week, product.name, origin, buyer.name)
+        cached = self._deny_cache.get(key)
+        if cached is None:
+            if len(self._deny_cache) > 50_000:
+                self._deny_cache.clear()
+            cached = self._deny_cache[key] = self._would_deny(product, origin, buyer)
+        return cached
+
+    def _would_deny(self, product: Product, origin: str, buyer: Any) -> bool:
         d = self.check(item_of(product), origin, buyer.country, buyer.name)
         if d.verdict == "deny":
             return True
