@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from abm.controls import item_of
 from abm.firm import Firm
 from abm.records import Shipment
 from abm.scenario import BrokerSpec
@@ -47,11 +48,32 @@ class Broker(Firm):
         """Units held for diversion."""
         return sum(self.stock.values())
 
+    def blocked_targets(self) -> list[str]:
+        """Target markets where controls now deny what the broker can buy.
+
+        With no rule in the way, buyers there buy directly and there is
+        nothing to divert.
+        """
+        m = self.model
+        blocked = []
+        for t in self.spec.targets:
+            for vendor_name in self.spec.vendor_shares:
+                vendor = m.agent_by_name[vendor_name]
+                flagship = vendor.newest_product()
+                if flagship is None:
+                    continue
+                verdict = m.check(item_of(flagship), vendor.country, t, "").verdict
+                if verdict != "allow":
+                    blocked.append(t)
+                    break
+        return blocked
+
     def wanted_units(self) -> int:
-        """Units the broker would divert per week now (capped)."""
+        """Units the broker would divert per week now (capped): the blocked markets' shortage."""
         m = self.model
         need = sum(
-            m.rental_shortage.get(t, 0.0) * m.rental_wanted.get(t, 0.0) for t in self.spec.targets
+            m.rental_shortage.get(t, 0.0) * m.rental_wanted.get(t, 0.0)
+            for t in self.blocked_targets()
         )
         return min(self.spec.max_units_per_week, int(need))
 
@@ -98,10 +120,11 @@ class Broker(Firm):
         m = self.model
         self.diverted_this_week = self.seized_this_week = 0
         self.revenue_this_week = 0.0
-        targets = [c for c in m.clouds if c.country in self.spec.targets and c.active]
+        blocked = self.blocked_targets()
+        targets = [c for c in m.clouds if c.country in blocked and c.active]
         if not targets or not self.stock:
             return
-        shortage = max(m.rental_shortage.get(t, 0.0) for t in self.spec.targets)
+        shortage = max(m.rental_shortage.get(t, 0.0) for t in blocked)
         premium = self.spec.premium_base + self.spec.premium_per_shortage * shortage
         p_detect = detection_probability(self.spec.detection_base, m.spec.enforcement)
         budget = self.wanted_units()
