@@ -46,6 +46,7 @@ class Buyer(Firm):
         self.cohorts.sort(key=lambda c: c[2])  # oldest first: retirement pops from the front
         self._units = sum(c[1] for c in self.cohorts)
         self._h100e = sum(model.products[c[0]].h100e * c[1] for c in self.cohorts)
+        self._train_h100e = sum(_train(model.products[c[0]]) * c[1] for c in self.cohorts)
         self.open_orders: list[Order] = []
         self.forecast = HoltForecast(
             level=self.installed_h100e(), alpha=bp.forecast_alpha, beta=bp.forecast_beta
@@ -65,6 +66,14 @@ class Buyer(Firm):
         """Installed compute, H100e (a running sum; float residue clamped at zero)."""
         return self._h100e if self._h100e > 1e-6 else 0.0
 
+    def training_efficiency(self) -> float:
+        """Share of the installed compute usable for training.
+
+        1 for a fleet of GPUs built for it; lower with domestic chips, which
+        serve inference better than training.
+        """
+        return self._train_h100e / self._h100e if self._h100e > 1e-6 else 1.0
+
     def pipeline_h100e(self) -> float:
         """Compute ordered and not yet installed (outstanding orders + in transit), H100e."""
         products = self.model.products
@@ -76,6 +85,7 @@ class Buyer(Firm):
         self.cohorts.append([shipment.product, shipment.units, self.model.week])
         self._units += shipment.units
         self._h100e += self.model.products[shipment.product].h100e * shipment.units
+        self._train_h100e += _train(self.model.products[shipment.product]) * shipment.units
         self.delivered_units_this_week += shipment.units
         self.capex_this_week += shipment.units * shipment.price_usd
         wait = self.model.week - shipment.order_step
@@ -99,11 +109,12 @@ class Buyer(Firm):
         if done:
             del self.cohorts[:done]
             if not self.cohorts:
-                self._h100e = 0.0
+                self._h100e = self._train_h100e = 0.0
 
     def _retire_cohort(self, cohort: list[Any], why: str) -> None:
         self._units -= cohort[1]
         self._h100e -= self.model.products[cohort[0]].h100e * cohort[1]
+        self._train_h100e -= _train(self.model.products[cohort[0]]) * cohort[1]
         self.retired_units += cohort[1]
         self.model.counters["retired"] += cohort[1]
         self.log("retirement", product=cohort[0], quantity=cohort[1], detail=why)
@@ -113,7 +124,7 @@ class Buyer(Firm):
         for c in self.cohorts:
             self._retire_cohort(c, why)
         self.cohorts = []
-        self._h100e = 0.0  # clear rounding residue
+        self._h100e = self._train_h100e = 0.0  # clear rounding residue
         for o in self.open_orders:
             self.model.agent_by_name[o.vendor].cancel(o, o.outstanding)
         self.open_orders = []
@@ -241,3 +252,8 @@ class Buyer(Firm):
             "orders_units": float(self.ordered_units_this_week),
             "backlog": float(sum(o.outstanding for o in self.open_orders)),
         }
+
+
+def _train(product: Any) -> float:
+    """Training compute of one unit, H100e."""
+    return product.h100e * product.training_efficiency

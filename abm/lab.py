@@ -103,6 +103,9 @@ class AILab(Buyer):
 
     # ---------------------------------------------------------- serving
 
+    rented_training_eff = 1.0
+    """Training efficiency of the rented compute (the region's cloud fleets), set by the model."""
+
     def serve(self, rented_h100e: float, rental_price: float) -> None:
         """Use own and rented compute: allocate, ration, book revenue and costs."""
         if not self.active:
@@ -119,7 +122,13 @@ class AILab(Buyer):
         served = min(inf_need, self.pool)
         share = served / inf_need if inf_need > 0 else 1.0
         self.inference_served_share = share
-        training = min(self.training_need, available - self.pool)
+        # training runs on what is left, at the fleet's training efficiency
+        # (domestic chips serve inference better than training)
+        own = self.installed_h100e()
+        eff = (own * self.training_efficiency() + rented_h100e * self.rented_training_eff) / (
+            available if available > 0 else 1.0
+        )
+        training = min(self.training_need, (available - self.pool) * (eff if available else 1.0))
         unmet = (inf_need - served) + (self.training_need - training)
         self.shortage = unmet / self.need if self.need > 0 else 0.0
         self._ration(share, inf_need)

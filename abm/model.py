@@ -530,8 +530,15 @@ class SupplyChainModel(Model):
         for c in clouds:
             c.book_rentals(res.utilisation, self.rental_price[region])
         price = self.rental_price[region]
+        fleet = sum(c.installed_h100e() for c in clouds)
+        train_eff = (
+            sum(c.installed_h100e() * c.training_efficiency() for c in clouds) / fleet
+            if fleet > 0
+            else 1.0
+        )
         for x, served in zip(who, res.served, strict=True):
             if isinstance(x, AILab):
+                x.rented_training_eff = train_eff
                 x.serve(float(served), price)
             else:
                 x.direct_served_h100e = float(served)

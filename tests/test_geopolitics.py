@@ -212,3 +212,20 @@ def test_hbm_control_cuts_korean_hbm_to_chinese_vendors():
     assert not m.hbm_allowed(samsung, huawei)
     assert m.hbm_allowed(m.firm("CXMT"), huawei)
     assert m.hbm_allowed(samsung, m.firm("Nvidia"))
+
+
+def test_domestic_chips_train_less_than_they_infer():
+    def edit(d):
+        for lab in d["world"]["labs"]:
+            if lab["name"] == "Meta":
+                lab["initial_fleet"] = [
+                    {"product": "Ascend 910B", "units": 50000, "age_weeks": 10},
+                    {"product": "A100", "units": 50000, "age_weeks": 10},
+                ]
+
+    m = SupplyChainModel(variant(BASE, edit), seed=1)
+    meta = m.firm("Meta")
+    ascend, a100 = m.products["Ascend 910B"], m.products["A100"]
+    mix = (ascend.h100e * 0.6 + a100.h100e) / (ascend.h100e + a100.h100e)
+    assert meta.training_efficiency() == pytest.approx(mix)
+    assert m.firm("AWS").training_efficiency() == 1.0
