@@ -147,6 +147,123 @@ def metrics(
     console.print(table)
 
 
+logs_app = typer.Typer(
+    help="Query, summarise, trace and report the agent logs of a run or batch folder.",
+    no_args_is_help=True,
+)
+app.add_typer(logs_app, name="logs")
+
+
+@logs_app.callback()
+def logs_main(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Argument(help="A run folder or a batch folder of runs.")],
+) -> None:
+    """Open OUT (a run or batch output folder) for the subcommand."""
+    ctx.obj = out
+
+
+def _connect(ctx: typer.Context):
+    from abm.logs import ResultsError, connect
+
+    try:
+        return connect(ctx.obj)
+    except ResultsError as exc:
+        _fail(str(exc))
+
+
+def _emit(relation, csv: bool, parquet: Path | None) -> None:
+    if parquet is not None:
+        relation.write_parquet(str(parquet))
+        console.print(f"wrote {parquet}", highlight=False)
+    elif csv:
+        relation.to_df().to_csv(sys.stdout, index=False)
+    else:
+        df = relation.to_df()
+        table = Table(*[str(c) for c in df.columns])
+        for row in df.itertuples(index=False):
+            table.add_row(*[f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row])
+        console.print(table)
+
+
+@logs_app.command("summary")
+def logs_summary(
+    ctx: typer.Context,
+    by: Annotated[str, typer.Option(help="agent, family or region")] = "family",
+    csv: Annotated[bool, typer.Option(help="CSV on standard output.")] = False,
+) -> None:
+    """Counts and volumes by event type per agent, family or region."""
+    from abm.logs import summary
+
+    if by not in ("agent", "family", "region"):
+        _fail(f"--by: expected agent, family or region, got {by!r}")
+    _emit(summary(_connect(ctx), by), csv, None)
+
+
+@logs_app.command("query")
+def logs_query(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Argument(help="One read-only SQL statement over the views.")],
+    csv: Annotated[bool, typer.Option(help="CSV on standard output.")] = False,
+    parquet: Annotated[Path | None, typer.Option(help="Write the result to this file.")] = None,
+) -> None:
+    """DuckDB SQL over views events, metrics, agents, runs (and table edges); read-only."""
+    import duckdb
+
+    from abm.logs import QueryRefused, query
+
+    con = _connect(ctx)
+    try:
+        _emit(query(con, sql), csv, parquet)
+    except QueryRefused as exc:
+        _fail(str(exc))
+    except duckdb.Error as exc:
+        _fail(f"query failed: {str(exc).splitlines()[0]}")
+
+
+@logs_app.command("trace")
+def logs_trace(
+    ctx: typer.Context,
+    agent: Annotated[str, typer.Argument(help="The agent that was short.")],
+    at: Annotated[
+        str | None, typer.Option(help="Date (YYYY-MM-DD); default: its worst week.")
+    ] = None,
+    run: Annotated[str | None, typer.Option(help="run_id in a batch (default: the first).")] = None,
+) -> None:
+    """Why was AGENT short? The chain of orders, allocations, rules and constraints."""
+    from datetime import date
+
+    from abm.logs import ResultsError, format_trace, trace
+
+    con = _connect(ctx)
+    try:
+        day = date.fromisoformat(at) if at else None
+    except ValueError:
+        _fail(f"--at: expected a date YYYY-MM-DD, got {at!r}")
+    try:
+        console.print(format_trace(trace(con, agent, day, run)), highlight=False, soft_wrap=True)
+    except ResultsError as exc:
+        _fail(str(exc))
+
+
+@logs_app.command("report")
+def logs_report(
+    ctx: typer.Context,
+    dest: Annotated[
+        Path | None, typer.Option(help="Folder for index.html (default OUT/report).")
+    ] = None,
+) -> None:
+    """A self-contained HTML report (heat map, flows, denials, rationing, traces)."""
+    from abm.logs import ResultsError
+    from abm.report import write_report
+
+    try:
+        path = write_report(ctx.obj, dest)
+    except ResultsError as exc:
+        _fail(str(exc))
+    console.print(f"wrote {path}", highlight=False)
+
+
 @app.command()
 def ui(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8765,

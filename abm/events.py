@@ -53,16 +53,22 @@ EVENT_TYPES = {
     "variant_infeasible": "no variant of the vendor's flagship escapes the rules for a market",
     "diversion": "a broker ships controlled units to a blocked buyer (price: with premium)",
     "seizure": "diverted units are caught and seized",
+    "price_move": "a vendor's price moved 10% or more since its last logged price (price: new)",
 }
 """Every event type the model writes, with its meaning."""
 
 
 class EventLog:
-    """Column buffers of event rows for one run."""
+    """Column buffers of event rows for one run.
 
-    def __init__(self) -> None:
+    Args:
+        enabled: With False, rows are not kept (to measure what logging costs).
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
         self.columns: dict[str, list] = {c: [] for c in EVENT_COLUMNS}
         self.step = 0
+        self.enabled = enabled
 
     def append(
         self,
@@ -78,6 +84,8 @@ class EventLog:
         detail: str,
     ) -> None:
         """Add one row at the current step."""
+        if not self.enabled:
+            return
         c = self.columns
         c["step"].append(self.step)
         c["agent"].append(agent)

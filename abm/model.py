@@ -75,14 +75,16 @@ class SupplyChainModel(Model):
         rules: Control rules in force (empty until the rule engine adds some).
     """
 
-    def __init__(self, spec: Scenario, seed: int = 0, run_id: str | None = None) -> None:
+    def __init__(
+        self, spec: Scenario, seed: int = 0, run_id: str | None = None, log_events: bool = True
+    ) -> None:
         super().__init__(rng=seed)
         self.spec = spec
         self.seed = int(seed)
         self.run_id = run_id or f"{spec.name}-s{seed}"
         self.week = 0
         self.date = spec.start_date
-        self.events = EventLog()
+        self.events = EventLog(enabled=log_events)
         self.metrics = MetricLog()
         self.agent_rows: list[tuple] = []
         self.counters: dict[str, int] = defaultdict(int)

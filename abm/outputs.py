@@ -191,6 +191,10 @@ def write_run(
         "command": " ".join(sys.argv),
         "rows": {name: t.num_rows for name, t in tables.items()},
         "conservation": cons,
+        "supply_edges": sorted(
+            [model.graph.nodes[a]["name"], model.graph.nodes[b]["name"], d["kind"]]
+            for a, b, d in model.graph.edges(data=True)
+        ),
     }
     _atomic_write(
         out / "manifest.json",

@@ -37,6 +37,9 @@ SMOOTHING = 0.25
 INPUT_ADJUST_WEEKS = 4.0
 """Weeks over which a vendor closes gaps in its input stocks and supply lines."""
 
+PRICE_MOVE_LOGGED = 0.10
+"""A price move of at least this share since the last logged price is an event."""
+
 QUOTE_SMOOTHING = 0.25
 """Weight of this week's backlog-based quote in the lead time a vendor quotes."""
 
@@ -73,6 +76,8 @@ class GPUVendor(Firm):
         for p in products:
             self.add_product(p)
         self.hbm = 0.0
+        self.logged_price: dict[str, float] = {}
+        self.kit_capped: set[str] = set()  # products whose inputs packaging capped this week
         self.variant_designs: dict[tuple[str, str, frozenset[str]], str | None] = {}
         self.cn_history: deque[tuple[int, int, int]] = deque()  # (week, variant, all) to CN
         self.revenue_by_region: dict[str, float] = defaultdict(float)
@@ -239,6 +244,7 @@ class GPUVendor(Firm):
         """
         m = self.model
         out = dict(plan)
+        self.kit_capped = set()
         by_packager: dict[str, list[str]] = defaultdict(list)
         for name in plan:
             by_packager[self.products[name].packager].append(name)
@@ -252,6 +258,7 @@ class GPUVendor(Firm):
             if wafers > limit > 0:
                 for n in names:
                     out[n] = plan[n] * limit / wafers
+                self.kit_capped.update(names)
         return out
 
     def order_inputs(self) -> None:
@@ -338,7 +345,10 @@ class GPUVendor(Firm):
             by_dies = int(self.dies[name] / p.logic_dies)
             by_hbm = int(w * hbm_share) if p.hbm_stacks else w
             units = min(w, by_dies, by_hbm)
-            if units < w:
+            if units < w and name in self.kit_capped:
+                # inputs were ordered only for what packaging allots: packaging binds
+                self.binding[name] = "packaging"
+            elif units < w:
                 self.binding[name] = "wafer" if by_dies <= by_hbm else "hbm"
             else:
                 packager = m.agent_by_name[p.packager]
@@ -490,6 +500,17 @@ class GPUVendor(Firm):
         for name, p in self.products.items():
             target = p.list_price_usd * multiple
             self.price[name] += vp.price_adjust_rate * (target - self.price[name])
+            logged = self.logged_price.setdefault(name, p.list_price_usd)
+            if abs(self.price[name] / logged - 1) >= PRICE_MOVE_LOGGED and p.on_sale(
+                self.model.date
+            ):
+                self.log(
+                    "price_move",
+                    product=name,
+                    price_usd=self.price[name],
+                    detail=f"{100 * (self.price[name] / logged - 1):+.0f}% since last logged",
+                )
+                self.logged_price[name] = self.price[name]
 
     # -------------------------------------------------------------- misc
 
@@ -515,6 +536,12 @@ class GPUVendor(Firm):
             "backlog": float(self.backlog_units()),
             "inventory_units": float(self.inventory_units()),
             "lead_time_weeks": self.lead_time,
+            "shortage_ratio": max(
+                0.0,
+                1.0 - self.model.spec.parameters.vendors.normal_lead_time_weeks / self.lead_time,
+            )
+            if self.lead_time > 0
+            else 0.0,
             "production_units": float(self.produced_this_week),
             "revenue_usd": self.revenue_this_week,
         }
