@@ -27,8 +27,9 @@ EVENT_TYPES = {
     "order": "a buyer orders units from a vendor (quantity: units; price: quoted unit price)",
     "cancellation": "a buyer cancels outstanding units of an order",
     "production": "a vendor receives packaged GPUs (quantity: units; counterparty: packager)",
-    "allocation_short": "a vendor gives a buyer less than it has outstanding (detail: asked, "
-    "given, binding constraint)",
+    "allocation": "a vendor shares out finished units: what a buyer asked for (outstanding) and "
+    "was given, and the binding constraint when short (wafer, packaging, hbm, inventory; "
+    "'none' when served in full; control denials are 'denial' events)",
     "shipment": "a vendor ships units to a buyer (price: unit price)",
     "delivery": "units arrive at the buyer and are installed",
     "retirement": "installed units reach the end of their service life (or the owner exits)",

@@ -337,7 +337,8 @@ def _trace_orders(con, run_id, buyer, at, since, links, depth, limit=3) -> None:
         short = _one(
             con,
             "SELECT detail, date FROM events WHERE run_id = ? AND agent = ? "
-            "AND event = 'allocation_short' AND counterparty = ? AND date BETWEEN ? AND ? "
+            "AND event = 'allocation' AND detail NOT LIKE '%binding: none' AND counterparty = ? "
+            "AND date BETWEEN ? AND ? "
             "ORDER BY date DESC LIMIT 1",
             [run_id, vendor, buyer, since, at],
         )
@@ -357,7 +358,8 @@ def _trace_vendor(con, run_id, vendor, at, since, links, depth, binding: str | N
         row = _one(
             con,
             "SELECT detail FROM events WHERE run_id = ? AND agent = ? AND "
-            "event = 'allocation_short' AND date BETWEEN ? AND ? ORDER BY date DESC LIMIT 1",
+            "event = 'allocation' AND detail NOT LIKE '%binding: none' AND date BETWEEN ? AND ? "
+            "ORDER BY date DESC LIMIT 1",
             [run_id, vendor, since, at],
         )
         binding = row[0] if row else ""

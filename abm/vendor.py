@@ -378,12 +378,12 @@ class GPUVendor(Firm):
             orders[:] = [o for o in orders if o.outstanding > 0]
             cleared = [o for o in orders if decisions[o.buyer].verdict == "allow"]
             if not cleared or self.finished[name] <= 0:
-                self._log_short(name, cleared, np.zeros(len(cleared), dtype=np.int64))
+                self._log_allocations(name, cleared, np.zeros(len(cleared), dtype=np.int64))
                 continue
             requests = np.fromiter((o.outstanding for o in cleared), np.int64, len(cleared))
             priorities = np.fromiter((o.priority for o in cleared), np.int64, len(cleared))
             given = allocate(self.spec.allocation, self.finished[name], requests, priorities)
-            self._log_short(name, cleared, given)
+            self._log_allocations(name, cleared, given)
             per_buyer: dict[str, list[int]] = {}
             for order, g in zip(cleared, given, strict=True):
                 if g <= 0:
@@ -466,21 +466,24 @@ class GPUVendor(Firm):
                 )
         return decisions
 
-    def _log_short(self, product: str, orders: list[Order], given: np.ndarray) -> None:
+    def _log_allocations(self, product: str, orders: list[Order], given: np.ndarray) -> None:
         asked: dict[str, int] = defaultdict(int)
         got: dict[str, int] = defaultdict(int)
         for o, g in zip(orders, given, strict=True):
             asked[o.buyer] += o.outstanding
             got[o.buyer] += int(g)
         for buyer, a in asked.items():
-            if got[buyer] < a:
-                self.log(
-                    "allocation_short",
-                    buyer,
-                    product,
-                    got[buyer],
-                    detail=f"asked {a}, given {got[buyer]}; binding: {self.binding[product]}",
-                )
+            if got[buyer] >= a:
+                binding = "none"
+            else:  # "demand" means no input ran short: the finished stock was shared out
+                binding = self.binding[product].replace("demand", "inventory")
+            self.log(
+                "allocation",
+                buyer,
+                product,
+                got[buyer],
+                detail=f"asked {a}, given {got[buyer]}; binding: {binding}",
+            )
 
     def _update_lead_time_and_prices(self) -> None:
         vp = self.model.spec.parameters.vendors
