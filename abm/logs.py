@@ -18,9 +18,32 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 TABLES = ("metrics.parquet", "events.parquet", "agents.parquet")
 READ_ONLY = {"SELECT", "EXPLAIN"}
+RUNS_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("scenario", pa.string()),
+        ("seed", pa.int64()),
+        ("status", pa.string()),
+        ("weeks_run", pa.int64()),
+        ("start_date", pa.string()),
+        ("end_date", pa.string()),
+        ("scenario_hash", pa.string()),
+        ("git_commit", pa.string()),
+        ("path", pa.string()),
+    ]
+)
+EDGES_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("supplier", pa.string()),
+        ("buyer", pa.string()),
+        ("kind", pa.string()),
+    ]
+)
 
 
 class ResultsError(ValueError):
@@ -89,29 +112,26 @@ def connect(out: str | Path) -> duckdb.DuckDBPyConnection:
             con.execute(
                 f"CREATE VIEW {view} AS SELECT * FROM read_parquet([{listed}], "
                 "union_by_name = true)"
-            )
-            con.execute(f"SELECT * FROM {view} LIMIT 0")
+            ).fetchall()
+            con.execute(f"SELECT * FROM {view} LIMIT 0").fetchall()
         except duckdb.Error as exc:
             raise ResultsError(f"{out}: cannot read {name} ({exc})") from None
     rows = _runs_table(runs)
-    con.execute(
-        "CREATE TABLE runs (run_id VARCHAR, scenario VARCHAR, seed BIGINT, status VARCHAR, "
-        "weeks_run BIGINT, start_date DATE, end_date DATE, scenario_hash VARCHAR, "
-        "git_commit VARCHAR, path VARCHAR)"
-    )
-    con.executemany(
-        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [list(r.values()) for r in rows],
-    )
-    con.execute(
-        "CREATE TABLE edges (run_id VARCHAR, supplier VARCHAR, buyer VARCHAR, kind VARCHAR)"
-    )
+    runs_table = pa.Table.from_pylist(rows, schema=RUNS_SCHEMA)
     edges = []
     for run, row in zip(runs, rows, strict=True):
         m = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-        edges += [[row["run_id"], *e] for e in m.get("supply_edges", [])]
-    if edges:
-        con.executemany("INSERT INTO edges VALUES (?, ?, ?, ?)", edges)
+        edges += [
+            {"run_id": row["run_id"], "supplier": a, "buyer": b, "kind": k}
+            for a, b, k in m.get("supply_edges", [])
+        ]
+    edges_table = pa.Table.from_pylist(edges, schema=EDGES_SCHEMA)
+    con.register("runs_arrow", runs_table)
+    con.register("edges_arrow", edges_table)
+    con.execute("CREATE TABLE runs AS SELECT * FROM runs_arrow").fetchall()
+    con.execute("CREATE TABLE edges AS SELECT * FROM edges_arrow").fetchall()
+    con.unregister("runs_arrow")
+    con.unregister("edges_arrow")
     return con
 
 
@@ -177,8 +197,8 @@ class Link:
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> Any:
-    row = con.execute(sql, params).fetchone()
-    return row
+    rows = con.execute(sql, params).fetchall()  # fetch all: no unfinished result left behind
+    return rows[0] if rows else None
 
 
 def trace(

@@ -81,7 +81,7 @@ def main() -> None:
     for view in ("events", "metrics", "agents"):
         timed(
             f"count {view}",
-            lambda v=view: f"{con.execute(f'SELECT count(*) FROM {v}').fetchone()[0]:,} rows",
+            lambda v=view: f"{con.execute(f'SELECT count(*) FROM {v}').fetchall()[0][0]:,} rows",
         )
     timed("summary by family", lambda: f"{len(summary(con, 'family').fetchall())} rows")
     timed(

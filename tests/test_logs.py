@@ -69,7 +69,7 @@ def test_batch_folder_unions_runs(small_run, tmp_path):
     _write(m, batch / "seed3")
     shutil.copytree(small_run, batch / "seed2")
     con = connect(batch)
-    assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
+    assert con.execute("SELECT count(*) FROM runs").fetchall()[0][0] == 2
     per_run = dict(con.execute("SELECT run_id, count(*) FROM events GROUP BY 1").fetchall())
     assert set(per_run) == {"baseline-s2", "baseline-s3"}
 
@@ -90,7 +90,7 @@ def test_writing_statements_are_refused(small_run, sql):
     con = connect(small_run)
     with pytest.raises(QueryRefused):
         query(con, sql)
-    assert con.execute("SELECT count(*) FROM events").fetchone()[0] > 0
+    assert con.execute("SELECT count(*) FROM events").fetchall()[0][0] > 0
     res = runner.invoke(app, ["logs", str(small_run), "query", sql])
     assert res.exit_code == 2
     assert "read-only" in res.output or "one statement" in res.output
