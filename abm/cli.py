@@ -182,8 +182,16 @@ def _emit(relation, csv: bool, parquet: Path | None) -> None:
         df = relation.to_df()
         table = Table(*[str(c) for c in df.columns])
         for row in df.itertuples(index=False):
-            table.add_row(*[f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row])
+            table.add_row(*[_cell(v) for v in row])
         console.print(table)
+
+
+def _cell(value: object) -> str:
+    """A table cell: thousands separators for numbers, dates without midnight."""
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    text = str(value)
+    return text.removesuffix(" 00:00:00")
 
 
 @logs_app.command("summary")
