@@ -147,6 +147,80 @@ def metrics(
     console.print(table)
 
 
+@app.command()
+def batch(
+    scenarios: Annotated[
+        list[str] | None, typer.Argument(help="Library names or YAML paths.")
+    ] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds 1..N for every scenario.")] = 1,
+    weeks: Annotated[int | None, typer.Option(min=1, help="Horizon override.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (1: in-process).")] = 1,
+    engine: Annotated[str, typer.Option(help="local or dask")] = "local",
+    address: Annotated[str | None, typer.Option(help="tcp://HOST:PORT of a Dask scheduler")] = None,
+    sweep: Annotated[list[str] | None, typer.Option(help="key.path=v1,v2 (repeatable)")] = None,
+    spec: Annotated[Path | None, typer.Option(help="A batch spec YAML file.")] = None,
+    out: Annotated[Path, typer.Option(help="Batch output folder.")] = Path("out/batch"),
+    resume: Annotated[bool, typer.Option(help="Finish a batch already in --out.")] = False,
+) -> None:
+    """Run scenarios x seeds x sweeps, locally or on Dask; exit 1 if some runs failed."""
+    from abm.batch import BatchError, BatchSpec, load_spec, parse_sweeps, run_batch
+
+    if engine not in ("local", "dask"):
+        _fail(f"--engine: expected local or dask, got {engine!r}")
+    if address and engine != "dask":
+        _fail("--address needs --engine dask")
+    try:
+        if spec is not None:
+            bspec = load_spec(spec)
+        else:
+            if not scenarios:
+                _fail("give SCENARIO names (or --spec FILE)")
+            bspec = BatchSpec(
+                scenarios=scenarios, seeds=seeds, weeks=weeks, sweep=parse_sweeps(sweep or [])
+            )
+        for name in bspec.scenarios:
+            load_scenario(name)  # fail fast on a bad scenario, before any worker starts
+        total = len(bspec.tasks())
+        with Progress(
+            TextColumn("[bold]batch"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]} failed"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        ) as bar:
+            task = bar.add_task("runs", total=total, failed=0)
+
+            def progress(done: int, failed: int, total: int) -> None:
+                bar.update(task, completed=done, failed=failed)
+
+            result = run_batch(
+                bspec,
+                out,
+                workers=workers,
+                engine=engine,
+                address=address,
+                resume=resume,
+                progress=progress,
+            )
+    except (BatchError, ScenarioError) as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(f"batch spec: {str(exc).splitlines()[0]}")
+    done = sum(1 for v in result.manifest["runs"].values() if v["status"] == "completed")
+    console.print(
+        f"{done} of {total} runs completed, {len(result.failed)} failed; "
+        f"results in {out} (summary.parquet, runs/, manifest.json)",
+        highlight=False,
+    )
+    for run_id in result.failed:
+        error = result.manifest["runs"][run_id]["error"] or ""
+        err.print(f"failed: {run_id}: {error.splitlines()[0]}", highlight=False)
+    if result.failed:
+        raise typer.Exit(1)
+
+
 logs_app = typer.Typer(
     help="Query, summarise, trace and report the agent logs of a run or batch folder.",
     no_args_is_help=True,
