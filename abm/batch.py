@@ -77,6 +77,13 @@ class BatchSpec(BaseModel):
     def _one_design(self) -> BatchSpec:
         if self.sweep and self.sample:
             raise ValueError("give either sweep (a grid) or sample (a sampled design), not both")
+        stems = [Path(s).stem for s in self.scenarios]
+        if len(set(stems)) != len(stems):
+            raise ValueError(
+                f"scenarios: two scenarios share a file name ({stems}); run ids would collide"
+            )
+        if isinstance(self.seeds, list) and len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: duplicate seeds {self.seeds}")
         for key, values in self.sweep.items():
             if not values:
                 raise ValueError(f"sweep.{key}: expected at least one value")
@@ -215,12 +222,13 @@ def kpis(model: Any) -> dict[str, float]:
     def total(name: str, scope: str) -> float:
         return float(sum(ml.series(name, scope)))
 
-    leads = [max(ml.series("lead_time_weeks", v.name) or [0.0]) for v in model.vendors]
+    lead_vendor = "Nvidia" if "Nvidia" in model.agent_by_name else model.vendors[0].name
+    leads = [max(ml.series("lead_time_weeks", lead_vendor) or [0.0])]
     return {
         "cn_compute_h100e_end": last("compute_stock_h100e", "CN"),
         "us_compute_h100e_end": last("compute_stock_h100e", "US"),
         "row_compute_h100e_end": last("compute_stock_h100e", "ROW"),
-        "peak_lead_time_weeks": max(leads) if leads else float("nan"),
+        "peak_lead_time_weeks": leads[0],  # the largest vendor's (Nvidia's) quoted lead time
         "weeks_signups_paused": float(
             sum(sum(ml.series("signups_paused", b.name)) for b in model.labs)
         ),
@@ -320,7 +328,7 @@ def _run_pool(tasks: list[RunTask], out: Path, workers: int, on_done: OnDone) ->
                 if broken:
                     break
         if broken:  # the pool died with a worker: rebuild it, resubmit what is not done
-            for task in list(pending):
+            for task in list(pending[:workers]):  # the runs most likely in the dead worker
                 deaths[task.run_id] = deaths.get(task.run_id, 0) + 1
                 if deaths[task.run_id] > 2:
                     pending.remove(task)
@@ -499,13 +507,18 @@ def run_batch(
     manifest["engine"] = engine
     _write_json(manifest_path, manifest)
     counts = {"done": len(tasks) - len(todo), "failed": 0}
+    last_write = [time.monotonic()]
 
     def on_done(result: dict[str, Any]) -> None:
         entry = manifest["runs"][result["run_id"]]
         entry.update({k: result[k] for k in ("status", "duration_s", "error", "kpis")})
         counts["done"] += 1
         counts["failed"] += result["status"] == "failed"
-        _write_json(manifest_path, manifest)
+        # at most once a second: a run finished but not yet recorded is simply rerun on
+        # --resume (its folder is checked too), so nothing is lost
+        if time.monotonic() - last_write[0] > 1.0:
+            _write_json(manifest_path, manifest)
+            last_write[0] = time.monotonic()
         if progress is not None:
             progress(counts["done"], counts["failed"], len(tasks))
 
@@ -535,6 +548,12 @@ def _write_summary(out: Path, manifest: dict[str, Any]) -> None:
                 **v["kpis"],
             }
         )
+    keys = {k for r in rows for k in r if k.startswith("param:")}
+    for key in keys:  # a parameter with mixed types is written as text
+        kinds = {type(r.get(key)) for r in rows if r.get(key) is not None}
+        if len(kinds) > 1:
+            for r in rows:
+                r[key] = None if r.get(key) is None else str(r[key])
     table = pa.Table.from_pylist(rows) if rows else pa.table({"run_id": pa.array([], pa.string())})
     tmp = out / f".summary.parquet.tmp-{os.getpid()}"
     pq.write_table(table, tmp)

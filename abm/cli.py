@@ -221,6 +221,73 @@ def batch(
         raise typer.Exit(1)
 
 
+@app.command()
+def compare(
+    out: Annotated[Path, typer.Argument(help="A batch output folder.")],
+    metric: Annotated[
+        list[str] | None, typer.Option(help="name:scope, repeatable (default: a standard set)")
+    ] = None,
+    baseline: Annotated[
+        str, typer.Option(help="The scenario others are compared to.")
+    ] = "baseline",
+    dest: Annotated[
+        Path | None, typer.Option(help="Folder for PNG/HTML (default OUT/compare).")
+    ] = None,
+) -> None:
+    """Scenario bands (median, 5-95 %), KPI differences vs the baseline, fan charts."""
+    from abm.analysis import compare_report, kpi_table
+
+    metrics = None
+    if metric:
+        try:
+            metrics = [tuple(m.split(":", 1)) for m in metric]
+            assert all(len(m) == 2 for m in metrics)
+        except AssertionError:
+            _fail("--metric: expected name:scope, e.g. compute_stock_h100e:CN")
+    try:
+        table = kpi_table(out, baseline)
+        path = compare_report(out, metrics, dest, baseline)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(f"{out}: {str(exc).splitlines()[0]}")
+    shown = table[
+        [
+            "scenario",
+            "kpi",
+            "scenario_median",
+            "baseline_median",
+            "paired_diff_median",
+            "paired_diff_p05",
+            "paired_diff_p95",
+        ]
+    ]
+    t = Table(*shown.columns)
+    for row in shown.itertuples(index=False):
+        t.add_row(*[_cell(v) for v in row])
+    console.print(t)
+    console.print(f"fan charts and table: {path}", highlight=False)
+
+
+@app.command()
+def sensitivity(
+    out: Annotated[Path, typer.Argument(help="A batch folder run with a saltelli design.")],
+    kpi: Annotated[list[str] | None, typer.Option(help="KPI column(s) of summary.parquet.")] = None,
+) -> None:
+    """Sobol indices (first-order and total, 95 % CI) of KPIs over the design's parameters."""
+    from abm.analysis import sensitivity as sobol
+    from abm.analysis import sensitivity_plot
+
+    kpis = kpi or ["cn_compute_h100e_end", "peak_lead_time_weeks", "diverted_units"]
+    try:
+        df = sobol(out, kpis)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(f"{out}: {str(exc).splitlines()[0]}")
+    t = Table(*[str(c) for c in df.columns])
+    for row in df.itertuples(index=False):
+        t.add_row(*[_cell(v) for v in row])
+    console.print(t)
+    console.print(f"plot: {sensitivity_plot(df, Path(out) / 'sensitivity.png')}", highlight=False)
+
+
 logs_app = typer.Typer(
     help="Query, summarise, trace and report the agent logs of a run or batch folder.",
     no_args_is_help=True,
