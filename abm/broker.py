@@ -102,12 +102,8 @@ class Broker(Firm):
                 continue
             product = max(offers, key=lambda p: p.h100e)  # brokers want the best chips
             units = int(gap * share)
-            if units <= 0:
-                continue
-            order = m.new_order(self, vendor, product.name, units)
-            self.open_orders.append(order)
-            self.ordered_units_this_week += units
-            self.log("order", vendor_name, product.name, units, vendor.price[product.name])
+            if units > 0:
+                m.place_order(self, vendor, product.name, units)
 
     def receive(self, shipment: Shipment) -> None:
         """Units bought from a vendor arrive into the broker's stock."""

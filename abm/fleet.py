@@ -163,12 +163,8 @@ class Buyer(Firm):
             vendor = m.agent_by_name[vendor_name]
             for product, weight in self.choose_products(vendor):
                 units = int(round(order_h100e * share * weight / product.h100e))
-                if units <= 0:
-                    continue
-                order = m.new_order(self, vendor, product.name, units)
-                self.open_orders.append(order)
-                self.ordered_units_this_week += units
-                self.log("order", vendor_name, product.name, units, vendor.price[product.name])
+                if units > 0:
+                    m.place_order(self, vendor, product.name, units)
 
     def offers(self, vendor: Any) -> list[Any]:
         """The vendor's products this buyer can buy today.

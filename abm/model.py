@@ -343,6 +343,14 @@ class SupplyChainModel(Model):
         for v in self.vendors:
             v.order_inputs()
 
+    def place_order(self, buyer: Any, vendor: GPUVendor, product: str, units: int) -> Order:
+        """A buyer orders ``units`` of ``product``: booked at the vendor, kept and logged."""
+        order = self.new_order(buyer, vendor, product, units)
+        buyer.open_orders.append(order)
+        buyer.ordered_units_this_week += units
+        buyer.log("order", vendor.name, product, units, vendor.price[product])
+        return order
+
     def new_order(self, buyer: Any, vendor: GPUVendor, product: str, units: int) -> Order:
         """Create an order and book it at the vendor."""
         self._order_seq += 1
