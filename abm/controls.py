@@ -59,8 +59,22 @@ class Item:
 HBM_ITEM = Item("hbm", "HBM")
 
 
+_ITEMS: dict[int, tuple[Product, Item]] = {}
+
+
 def item_of(product: Product) -> Item:
-    """The rule-facing view of a catalogue product."""
+    """The rule-facing view of a catalogue product (products are immutable: kept)."""
+    hit = _ITEMS.get(id(product))
+    if hit is not None and hit[0] is product:
+        return hit[1]
+    item = _make_item(product)
+    if len(_ITEMS) > 10_000:
+        _ITEMS.clear()
+    _ITEMS[id(product)] = (product, item)
+    return item
+
+
+def _make_item(product: Product) -> Item:
     return Item(
         "gpu",
         product.name,
