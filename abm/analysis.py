@@ -20,12 +20,8 @@ Main entry points: :func:`bands`, :func:`kpi_table`, :func:`fan_charts`,
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import math
-import os
 import re
 import warnings
 from collections.abc import Sequence
@@ -36,11 +32,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from abm.htmlpage import CSS, data_uri, escape, png_bytes
 from abm.metrics import METRICS
+from abm.outputs import atomic_write_bytes
 
 MetricKey = tuple[str, str]
 """A metric series: ``(name, scope)``, e.g. ``("compute_stock_h100e", "CN")``."""
@@ -60,7 +57,6 @@ QUANTILES = (0.05, 0.5, 0.95)
 """Lower band edge, median and upper band edge (across seeds and design points)."""
 
 HTML_NAME = "fan_charts.html"
-DPI = 100
 
 _RUN_SUFFIX = re.compile(r"-p(\d+)-s(-?\d+)$")
 _KEY_COLUMNS = ("run_id", "scenario", "seed", "point")
@@ -292,25 +288,8 @@ def _kpi_medians(out: str | Path) -> pd.DataFrame:
 # ------------------------------------------------------------------ charts and HTML
 
 
-def _png(fig: Figure) -> bytes:
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "x"
-
-
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
 
 
 def _fmt(x: Any) -> str:
@@ -330,13 +309,13 @@ def _fmt(x: Any) -> str:
 
 
 def _html_table(df: pd.DataFrame, css_class: str) -> str:
-    head = "".join(f"<th>{_e(c)}</th>" for c in df.columns)
+    head = "".join(f"<th>{escape(c)}</th>" for c in df.columns)
     body = []
     for row in df.itertuples(index=False):
         cells = "".join(
-            f'<td class="num">{_e(_fmt(v))}</td>'
+            f'<td class="num">{escape(_fmt(v))}</td>'
             if isinstance(v, int | float | np.integer | np.floating)
-            else f"<td>{_e(v)}</td>"
+            else f"<td>{escape(v)}</td>"
             for v in row
         )
         body.append(f"<tr>{cells}</tr>")
@@ -367,20 +346,6 @@ def _fan_figure(df: pd.DataFrame, name: str, scope: str, unit: str) -> Figure:
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
-
-
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1250px;
-       padding: 0 1em; color: #222; }
-h2 { border-bottom: 2px solid #ccc; padding-bottom: 0.2em; margin-top: 2em; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.85em; }
-th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; }
-th { background: #f3f3f3; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-figure { margin: 1em 0; }
-figure img { max-width: 100%; height: auto; }
-figcaption, p.note { color: #555; font-size: 0.9em; }
-"""
 
 
 def fan_charts(
@@ -417,31 +382,31 @@ def fan_charts(
     for name, scope in metrics:
         sub = df[(df["metric"] == name) & (df["scope"] == scope)]
         unit = declared[name].unit
-        data = _png(_fan_figure(sub, name, scope, unit))
+        data = png_bytes(_fan_figure(sub, name, scope, unit))
         path = dest / f"fan_{_slug(name)}_{_slug(scope)}.png"
-        _write_atomic(path, data)
+        atomic_write_bytes(path, data)
         paths.append(path)
-        uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+        uri = data_uri(data)
         caption = (
             f"{name} ({scope}) [{unit}]: {declared[name].description} "
             f"Line: median across runs; shaded: 5-95 % range."
         )
         figures.append(
-            f'<figure><img src="{uri}" alt="{_e(name)} {_e(scope)}">'
-            f"<figcaption>{_e(caption)}</figcaption></figure>"
+            f'<figure><img src="{uri}" alt="{escape(name)} {escape(scope)}">'
+            f"<figcaption>{escape(caption)}</figcaption></figure>"
         )
 
     try:
         kpis = kpi_table(out, baseline)
         kpi_html = (
-            f"<p class='note'>Each scenario against <b>{_e(baseline)}</b>. Runs are paired by "
+            f"<p class='note'>Each scenario against <b>{escape(baseline)}</b>. Runs are paired by "
             "design point and seed (common random numbers); the paired difference is scenario "
             "minus baseline, its p05-p95 and std show the seed-to-seed noise.</p>"
             + _html_table(kpis, "kpi-table")
         )
     except ValueError as exc:
         kpi_html = (
-            f"<p class='note'>No comparison against a baseline: {_e(exc)}. "
+            f"<p class='note'>No comparison against a baseline: {escape(exc)}. "
             "KPI medians per scenario:</p>" + _html_table(_kpi_medians(out), "kpi-table")
         )
 
@@ -449,20 +414,21 @@ def fan_charts(
     statuses = [r.get("status") for r in manifest.get("runs", {}).values()]
     spec = manifest.get("spec", {})
     info = (
-        f"Batch <code>{_e(out)}</code> (spec {_e(manifest.get('spec_hash'))}): "
-        f"scenarios {_e(', '.join(_scenario_order(manifest)))}; "
+        f"Batch <code>{escape(out)}</code> (spec {escape(manifest.get('spec_hash'))}): "
+        f"scenarios {escape(', '.join(_scenario_order(manifest)))}; "
         f"{statuses.count('completed')} of {len(statuses)} runs completed, "
-        f"{statuses.count('failed')} failed; weeks {_e(spec.get('weeks') or 'scenario default')}."
+        f"{statuses.count('failed')} failed; "
+        f"weeks {escape(spec.get('weeks') or 'scenario default')}."
     )
     title = "Batch comparison: fan charts and KPIs"
     page = (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
-        f"<h1>{_e(title)}</h1><p>{info}</p>"
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
+        f"<h1>{escape(title)}</h1><p>{info}</p>"
         f"<h2>KPIs</h2>{kpi_html}<h2>Fan charts</h2>{''.join(figures)}</body></html>\n"
     )
     page_path = dest / HTML_NAME
-    _write_atomic(page_path, page.encode("utf-8"))
+    atomic_write_bytes(page_path, page.encode("utf-8"))
     return [*paths, page_path]
 
 
@@ -624,5 +590,5 @@ def sensitivity_plot(df: pd.DataFrame, dest: str | Path) -> Path:
         if i == 0:
             ax.legend(fontsize=8, title="95 % CI bars", title_fontsize=7)
     fig.tight_layout()
-    _write_atomic(dest, _png(fig))
+    atomic_write_bytes(dest, png_bytes(fig))
     return dest

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from abm.outputs import git_commit, package_versions
+from abm.outputs import atomic_write, git_commit, package_versions
 
 RUNS_DIR = "runs"
 
@@ -414,9 +414,8 @@ class BatchResult:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=2, default=str) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def load_spec(path: str | Path) -> BatchSpec:
@@ -555,9 +554,7 @@ def _write_summary(out: Path, manifest: dict[str, Any]) -> None:
             for r in rows:
                 r[key] = None if r.get(key) is None else str(r[key])
     table = pa.Table.from_pylist(rows) if rows else pa.table({"run_id": pa.array([], pa.string())})
-    tmp = out / f".summary.parquet.tmp-{os.getpid()}"
-    pq.write_table(table, tmp)
-    os.replace(tmp, out / "summary.parquet")
+    atomic_write(out / "summary.parquet", lambda tmp: pq.write_table(table, tmp))
 
 
 def parse_sweeps(items: Iterable[str]) -> dict[str, list[Any]]:

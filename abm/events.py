@@ -103,12 +103,6 @@ class EventLog:
     def __len__(self) -> int:
         return len(self.columns["step"])
 
-    def rows_since(self, step: int) -> list[dict]:
-        """Rows from ``step`` on, as dicts (for feeds and tests)."""
-        steps = self.columns["step"]
-        start = next((i for i in range(len(steps) - 1, -1, -1) if steps[i] < step), -1) + 1
-        return [{c: self.columns[c][i] for c in EVENT_COLUMNS} for i in range(start, len(steps))]
-
     def to_arrow(self) -> pa.Table:
         """All rows as an Arrow table."""
         c = self.columns

@@ -26,7 +26,6 @@ class Buyer(Firm):
         cohorts: Installed units as ``[product, units, install_step]``.
         open_orders: This buyer's outstanding orders (shared with vendors).
         forecast: Holt forecast of the compute it will need, H100e.
-        retired_units: Units retired so far (service life or exit).
     """
 
     def __init__(self, model: Any, spec: BuyerSpec) -> None:
@@ -52,8 +51,6 @@ class Buyer(Firm):
             level=self.installed_h100e(), alpha=bp.forecast_alpha, beta=bp.forecast_beta
         )
         self.ordered_units_this_week = 0
-        self.retired_units = 0
-        self.delivered_units_this_week = 0
         self.capex_this_week = 0.0
 
     # ------------------------------------------------------------ fleet
@@ -86,7 +83,6 @@ class Buyer(Firm):
         self._units += shipment.units
         self._h100e += self.model.products[shipment.product].h100e * shipment.units
         self._train_h100e += _train(self.model.products[shipment.product]) * shipment.units
-        self.delivered_units_this_week += shipment.units
         self.capex_this_week += shipment.units * shipment.price_usd
         wait = self.model.week - shipment.order_step
         self.log(
@@ -115,7 +111,6 @@ class Buyer(Firm):
         self._units -= cohort[1]
         self._h100e -= self.model.products[cohort[0]].h100e * cohort[1]
         self._train_h100e -= _train(self.model.products[cohort[0]]) * cohort[1]
-        self.retired_units += cohort[1]
         self.model.counters["retired"] += cohort[1]
         self.log("retirement", product=cohort[0], quantity=cohort[1], detail=why)
 

@@ -129,7 +129,11 @@ def agents_table(model: SupplyChainModel) -> pa.Table:
     return _keys(model, base, with_scenario=True)
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(tmp)`` on a temporary name beside ``path``, then rename it into place.
+
+    A reader never sees a half-written file; on failure nothing is left behind.
+    """
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         write(tmp)
@@ -137,6 +141,11 @@ def _atomic_write(path: Path, write: Any) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def prepare_out_dir(out: Path, overwrite: bool = False) -> None:
@@ -172,7 +181,7 @@ def write_run(
         "agents.parquet": agents_table(model),
     }
     for name, table in tables.items():
-        _atomic_write(out / name, lambda p, t=table: pq.write_table(t, p, compression="zstd"))
+        atomic_write(out / name, lambda p, t=table: pq.write_table(t, p, compression="zstd"))
     cons = model.conservation()
     manifest = {
         "run_id": model.run_id,
@@ -196,7 +205,7 @@ def write_run(
             for a, b, d in model.graph.edges(data=True)
         ),
     }
-    _atomic_write(
+    atomic_write(
         out / "manifest.json",
         lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8"),
     )

@@ -16,10 +16,6 @@ most short. Charts are drawn with Matplotlib's Agg canvas directly (no
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,12 +27,13 @@ import duckdb
 import matplotlib.dates as mdates
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
 
+from abm.htmlpage import CSS, data_uri, escape, png_bytes
 from abm.logs import Link, connect, format_trace, trace
+from abm.outputs import atomic_write_bytes
 
 REGION_ORDER = ("US", "CN", "ROW")
 REGION_COLOURS = {"US": "#1f77b4", "CN": "#d62728", "ROW": "#2ca02c"}
@@ -44,7 +41,6 @@ FAMILY_ORDER = ("foundry", "memory", "packager", "vendor", "cloud", "lab", "ente
 """Heat-map row groups, upstream to downstream; other families follow alphabetically."""
 CHARTS = ("shortage_heatmap.png", "flows.png", "denials.png", "rationing.png")
 """PNG files the report may write next to ``index.html`` (stale ones are removed)."""
-DPI = 100
 
 
 @dataclass
@@ -61,11 +57,6 @@ class _Report:
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def _e(value: Any) -> str:
-    """``value`` as escaped HTML text."""
-    return html.escape("" if value is None else str(value))
 
 
 def _num(x: float | None, digits: int = 0) -> str:
@@ -86,30 +77,26 @@ def _table(
 ) -> str:
     """An HTML table; cells are escaped, ``numeric`` columns are right-aligned."""
     align = list(numeric) + [False] * (len(headers) - len(numeric))
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = []
     for row in rows:
         cells = "".join(
-            f'<td class="num">{_e(c)}</td>' if align[i] else f"<td>{_e(c)}</td>"
+            f'<td class="num">{escape(c)}</td>' if align[i] else f"<td>{escape(c)}</td>"
             for i, c in enumerate(row)
         )
         body.append(f"<tr>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _png(fig: Figure) -> bytes:
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
-
-
 def _img(rep: _Report, name: str, fig: Figure, alt: str) -> str:
     """Keep the chart for writing and return an ``<img>`` embedding it."""
-    data = _png(fig)
+    data = png_bytes(fig)
     rep.charts[name] = data
-    uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-    return f'<figure><img src="{uri}" alt="{_e(alt)}"><figcaption>{_e(alt)}</figcaption></figure>'
+    caption = escape(alt)
+    return (
+        f'<figure><img src="{data_uri(data)}" alt="{caption}">'
+        f"<figcaption>{caption}</figcaption></figure>"
+    )
 
 
 def _year_axis(ax: Any) -> None:
@@ -433,7 +420,7 @@ def _rationing_section(rep: _Report) -> str:
     return (
         _img(rep, "rationing.png", fig, alt)
         + f"<p>{len(episodes)} episode{'s' if len(episodes) != 1 else ''}; "
-        f"lost revenue {_e(_usd(total))} in all.</p>" + _table(headers, rows, numeric)
+        f"lost revenue {escape(_usd(total))} in all.</p>" + _table(headers, rows, numeric)
     )
 
 
@@ -442,11 +429,11 @@ def _trace_html(links: Sequence[Link]) -> str:
     for link in links:
         q = abs(link.quantity)
         qty = f"{link.quantity:,.2f}" if q < 10 else f"{link.quantity:,.0f}"
-        detail = f' <span class="detail">{_e(link.detail)}</span>' if link.detail else ""
+        detail = f' <span class="detail">{escape(link.detail)}</span>' if link.detail else ""
         items.append(
             f'<li style="margin-left:{1.5 * link.depth:g}em">'
-            f'<span class="date">{_e(link.date)}</span> <b>{_e(link.agent)}</b>: '
-            f'{_e(link.what)} <span class="qty">[{_e(qty)}]</span>{detail}</li>'
+            f'<span class="date">{escape(link.date)}</span> <b>{escape(link.agent)}</b>: '
+            f'{escape(link.what)} <span class="qty">[{escape(qty)}]</span>{detail}</li>'
         )
     return f'<ul class="trace">{"".join(items)}</ul>'
 
@@ -480,46 +467,23 @@ def _top_section(rep: _Report, top: int) -> str:
         ).fetchone()[0]
         where = f" (traced in {run_id})" if rep.batch else ""
         parts.append(
-            f"<h3>{_e(agent)} <small>{_e(family)} · {_e(region)} · mean "
-            f"{_e(_num(mean, 3))}{_e(where)}</small></h3>"
+            f"<h3>{escape(agent)} <small>{escape(family)} · {escape(region)} · mean "
+            f"{escape(_num(mean, 3))}{escape(where)}</small></h3>"
         )
         try:
             links = trace(con, agent, run_id=run_id)
         except (duckdb.Error, ValueError, TypeError) as exc:
-            parts.append(f'<p class="error">No trace: {_e(exc)}</p>')
+            parts.append(f'<p class="error">No trace: {escape(exc)}</p>')
             continue
         parts.append(_trace_html(links))
         parts.append(
-            f"<details><summary>as text</summary><pre>{_e(format_trace(links))}</pre></details>"
+            f"<details><summary>as text</summary><pre>{escape(format_trace(links))}</pre></details>"
         )
     return "".join(parts)
 
 
 # ------------------------------------------------------------------ page
 
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1250px;
-       padding: 0 1em; color: #222; }
-h1 { margin-bottom: 0.2em; }
-h2 { border-bottom: 2px solid #ccc; padding-bottom: 0.2em; margin-top: 2em; }
-h3 small { font-weight: normal; color: #666; }
-nav a { margin-right: 1em; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
-th { background: #f3f3f3; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-figure { margin: 1em 0; }
-figure img { max-width: 100%; height: auto; }
-figcaption { color: #555; font-size: 0.9em; }
-ul.trace { list-style: none; padding-left: 0; font-size: 0.9em; }
-ul.trace li { margin: 0.15em 0; }
-ul.trace li::before { content: "↳ "; color: #999; }
-ul.trace li:first-child::before { content: ""; }
-.date, .qty { font-family: ui-monospace, monospace; color: #555; }
-.detail { color: #666; }
-.error { color: #b00; }
-pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
-"""
 
 SECTIONS = (
     ("runs", "Runs"),
@@ -566,15 +530,16 @@ def write_report(out: str | Path, dest: str | Path | None = None, top: int = 5) 
         con.close()
 
     title = f"GPU supply chain report: {', '.join(str(s) for s in scenarios)}"
-    nav = "".join(f'<a href="#{sid}">{_e(name)}</a>' for sid, name in SECTIONS)
+    nav = "".join(f'<a href="#{sid}">{escape(name)}</a>' for sid, name in SECTIONS)
     sections = "".join(
-        f'<section><h2 id="{sid}">{_e(name)}</h2>{bodies[sid]}</section>' for sid, name in SECTIONS
+        f'<section><h2 id="{sid}">{escape(name)}</h2>{bodies[sid]}</section>'
+        for sid, name in SECTIONS
     )
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
-        f"<h1>{_e(title)}</h1><p>Results in <code>{_e(out)}</code>: {n_runs} "
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
+        f"<h1>{escape(title)}</h1><p>Results in <code>{escape(out)}</code>: {n_runs} "
         f"run{'s' if n_runs != 1 else ''}.</p><nav>{nav}</nav>{sections}</body></html>\n"
     )
 
@@ -584,16 +549,7 @@ def write_report(out: str | Path, dest: str | Path | None = None, top: int = 5) 
         if name not in rep.charts:
             (dest / name).unlink(missing_ok=True)
     for name, data in rep.charts.items():
-        _write_atomic(dest / name, data)
+        atomic_write_bytes(dest / name, data)
     index = dest / "index.html"
-    _write_atomic(index, page.encode("utf-8"))
+    atomic_write_bytes(index, page.encode("utf-8"))
     return index
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

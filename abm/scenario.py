@@ -185,7 +185,6 @@ class BuyerSpec(Firm):
     initial_fleet: list[FleetCohort] = Field(default_factory=list)
     vendor_shares: dict[str, Fraction] = Field(default_factory=dict)
     priority: Annotated[int, Field(ge=0, le=9)] = 1
-    capex_usd_per_week: NonNeg = 1e9
 
 
 class CloudSpec(BuyerSpec):

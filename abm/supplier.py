@@ -97,7 +97,6 @@ class Supplier(Firm):
         self.booked: dict[str, float] = defaultdict(float)
         self.booked_by: dict[str, float] = defaultdict(float)
         self.last_booked_by: dict[str, float] = {}
-        self.refused_last = 0.0
         self.in_process: list[tuple[int, str, str, float]] = []
         self.started_last = 0.0
         self.last_share: dict[str, float] = {name: 1.0 for name in lines}
@@ -157,13 +156,11 @@ class Supplier(Firm):
             asked[self.line_of(key[1])] += amount
         for key, amount in self.backlog.items():
             queued[self.line_of(key[1])] += amount
-        self.refused_last = 0.0
         for key, amount in self.requests.items():
             name = self.line_of(key[1])
             room = max(0.0, max_weeks * self.lines[name].usable - queued[name])
             share = min(1.0, room / asked[name]) if asked[name] > 0 else 0.0
             self.backlog[key] += amount * share
-            self.refused_last += amount * (1 - share)
         self.requests.clear()
         return asked
 
