@@ -53,12 +53,17 @@ class SampleSpec(BaseModel):
     n: Annotated[int, Field(gt=0)]
     ranges: dict[str, tuple[float, float]] = Field(min_length=1)
     seed: int = 0
+    integers: list[str] = Field(default_factory=list)
+    """Keys whose sampled values are rounded to whole numbers (e.g. weeks)."""
 
     @model_validator(mode="after")
     def _ranges(self) -> SampleSpec:
         for key, (lo, hi) in self.ranges.items():
             if not lo < hi:
                 raise ValueError(f"ranges.{key}: expected low < high, got [{lo}, {hi}]")
+        for key in self.integers:
+            if key not in self.ranges:
+                raise ValueError(f"integers: {key!r} is not a key of ranges")
         return self
 
 
@@ -143,7 +148,11 @@ def sample_points(sample: SampleSpec) -> list[dict[str, float]]:
 
         unit = qmc.LatinHypercube(d=len(keys), seed=sample.seed).random(sample.n)
         x = qmc.scale(unit, [b[0] for b in bounds], [b[1] for b in bounds])
-    return [{k: float(v) for k, v in zip(keys, row, strict=True)} for row in x]
+    ints = set(sample.integers)
+    return [
+        {k: int(round(v)) if k in ints else float(v) for k, v in zip(keys, row, strict=True)}
+        for row in x
+    ]
 
 
 @dataclass(frozen=True)

@@ -288,6 +288,123 @@ def sensitivity(
     console.print(f"plot: {sensitivity_plot(df, Path(out) / 'sensitivity.png')}", highlight=False)
 
 
+def _batch_bar(label: str):
+    """A progress bar for a batch of runs (runs done, failed, time left)."""
+    return Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+
+
+@app.command()
+def validate(
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds 1..N of the baseline.")] = 20,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    out: Annotated[
+        Path | None, typer.Option(help="New folder for the runs (default out/validate-<time>).")
+    ] = None,
+    report: Annotated[bool, typer.Option(help="Also write validation.html + PNGs.")] = False,
+    scenario: Annotated[str, typer.Option(help="Scenario to validate.")] = "baseline",
+    targets: Annotated[Path | None, typer.Option(help="Targets file.")] = None,
+) -> None:
+    """Run the baseline over N seeds and check every calibration target; exit 1 on a failure."""
+    from abm.batch import BatchError
+    from abm.validation import validate as run_validation
+    from abm.validation import write_report
+
+    out = out or Path("out") / f"validate-{_stamp()}"
+    if out.exists() and any(out.iterdir()):
+        _fail(f"--out {out}: not empty; choose a new folder")
+    try:
+        load_scenario(scenario)
+        with _batch_bar("validate") as bar:
+            task = bar.add_task("runs", total=seeds, failed=0)
+            v = run_validation(
+                seeds=seeds,
+                out=out,
+                workers=workers,
+                scenario=scenario,
+                targets_path=targets,
+                progress=lambda d, f, t: bar.update(task, completed=d, failed=f),
+            )
+    except (ScenarioError, BatchError) as exc:
+        _fail(str(exc))
+    except RuntimeError as exc:
+        _fail(str(exc), code=1)
+    console.print(v.markdown(), highlight=False, soft_wrap=True)
+    table = v.table()
+    console.print(
+        f"{int(table['pass'].sum())} of {len(table)} targets pass in >= "
+        f"{v.targets.pass_share:.0%} of {seeds} seeds; files in {out}",
+        highlight=False,
+    )
+    if report:
+        console.print(f"report: {write_report(v)}", highlight=False)
+    if not v.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def calibrate(
+    samples: Annotated[
+        int | None, typer.Option(min=1, help="Design points (default: the file's).")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    out: Annotated[
+        Path | None, typer.Option(help="New folder for the runs (default out/calibrate-<time>).")
+    ] = None,
+    apply: Annotated[
+        bool, typer.Option(help="Write the best point into the calibration file (fitted:).")
+    ] = False,
+    file: Annotated[Path | None, typer.Option(help="Calibration file.")] = None,
+) -> None:
+    """Search the declared free parameters (Latin hypercube) for the best fit to the targets."""
+    from abm.batch import BatchError
+    from abm.calibration import CALIBRATION_FILE, load_search
+    from abm.calibration import calibrate as run_calibration
+
+    path = file or CALIBRATION_FILE
+    out = out or Path("out") / f"calibrate-{_stamp()}"
+    if out.exists() and any(out.iterdir()):
+        _fail(f"--out {out}: not empty; choose a new folder")
+    try:
+        spec, _ = load_search(path)
+        total = (samples or spec.samples) * len(spec.seeds) * spec.stages
+        with _batch_bar("calibrate") as bar:
+            task = bar.add_task("runs", total=total, failed=0)
+            res = run_calibration(
+                out,
+                path=path,
+                workers=workers,
+                samples=samples,
+                apply=apply,
+                progress=lambda d, f, t: bar.update(task, completed=d, failed=f),
+            )
+    except (ScenarioError, BatchError) as exc:
+        _fail(str(exc))
+    except RuntimeError as exc:
+        _fail(str(exc), code=1)
+    r = res["result"]
+    console.print(
+        f"best point {r['best_point']}: loss {r['best_loss']}, targets passing "
+        f"{r['best_targets_passing']}",
+        highlight=False,
+    )
+    for k, v in res["fitted"].items():
+        console.print(f"  {k} = {v}", highlight=False)
+    where = f"written to {path}" if apply else f"not applied (pass --apply); see {out}/result.yaml"
+    console.print(where, highlight=False)
+
+
 logs_app = typer.Typer(
     help="Query, summarise, trace and report the agent logs of a run or batch folder.",
     no_args_is_help=True,

@@ -510,6 +510,8 @@ class Scenario(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
     description: str = ""
     extends: str | None = None
+    calibration: str | None = None
+    """File of fitted parameter values (written by ``abm calibrate``) applied on load."""
     start_date: date = date(2022, 1, 3)
     weeks: PositiveInt = 261
     parameters: Parameters = Parameters()
@@ -760,6 +762,32 @@ def library_names() -> list[str]:
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml") if p.name != REFERENCES_FILE)
 
 
+def _apply_calibration(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """Merge the fitted values of the file named by ``calibration:`` over ``data``.
+
+    A scenario (the baseline) may name a calibration file written by ``abm
+    calibrate``; its ``fitted`` mapping (``key.path -> value``) replaces the
+    file's own values, so the record of where a value came from is that file.
+    """
+    name = data.get("calibration")
+    if name is None:
+        return data
+    if not isinstance(name, str):
+        raise ScenarioError(f"{path}: calibration: expected a file name, got {name!r}")
+    cal_path = path.parent / name
+    if not cal_path.exists():
+        raise ScenarioError(f"{path}: calibration: no such file {cal_path}")
+    fitted = _read_yaml(cal_path).get("fitted") or {}
+    if not isinstance(fitted, dict):
+        raise ScenarioError(f"{cal_path}: fitted: expected a mapping of key.path: value")
+    from abm.batch import BatchError, overrides_from
+
+    try:
+        return deep_merge(data, overrides_from(fitted))
+    except BatchError as exc:
+        raise ScenarioError(f"{cal_path}: fitted: {exc}") from None
+
+
 def _raw_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a scenario file and the chain of files it extends, merged.
 
@@ -770,7 +798,7 @@ def _raw_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]
     if real in seen:
         chain = " -> ".join(p.stem for p in (*seen, real))
         raise ScenarioError(f"{path}: extends: cycle ({chain})")
-    data = _read_yaml(path)
+    data = _apply_calibration(path, _read_yaml(path))
     parent = data.get("extends")
     if parent is None:
         return data

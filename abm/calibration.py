@@ -1,0 +1,251 @@
+"""``abm calibrate``: a reproducible fit of the declared free parameters to the targets.
+
+The search is declared in ``scenarios/calibration.yaml`` (``search:``): the
+free parameters as scenario key paths with the range we believe and the
+reference (assumption id) behind that range, a Latin-hypercube size, the seeds
+and the sampler's seed. Every design point runs over those seeds through the
+batch runner; its objective is the mean over seeds of the sum of the targets'
+relative misses (:func:`abm.targets.loss`), ties broken by how many targets
+pass. The result — the best point, its objective, the per-target pass shares
+and the best few points — is written next to the search, and ``fitted:`` (the
+values the baseline loads through its ``calibration:`` key) is replaced by the
+best point when asked to apply it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from abm.batch import BatchSpec, SampleSpec, run_batch
+from abm.outputs import atomic_write_bytes, git_commit
+from abm.scenario import SCENARIO_DIR, ScenarioError, load_references
+from abm.targets import TargetSet, load_targets, loss
+from abm.validation import evaluate_batch
+
+CALIBRATION_FILE = SCENARIO_DIR / "calibration.yaml"
+
+
+class FreeParameter(BaseModel):
+    """One fitted parameter: where it lives, the range searched and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    low: float
+    high: float
+    integer: bool = False
+    source: str
+    why: str
+
+
+class SearchSpec(BaseModel):
+    """The declared search."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["lhs"] = "lhs"
+    samples: int = Field(64, gt=0)
+    seeds: list[int] = Field(default_factory=lambda: [1, 2], min_length=1)
+    sample_seed: int = 0
+    stages: int = Field(1, ge=1)
+    """Stage 1 samples the declared ranges; each later stage samples around the best point."""
+    shrink: float = Field(0.35, gt=0, lt=1)
+    """Width of a later stage's ranges, as a share of the previous stage's."""
+    scenario: str = "baseline"
+    parameters: list[FreeParameter] = Field(min_length=1)
+
+
+def load_search(path: str | Path = CALIBRATION_FILE) -> tuple[SearchSpec, dict[str, Any]]:
+    """The search spec and the whole file (to keep its other sections when rewriting)."""
+    path = Path(path)
+    if not path.exists():
+        raise ScenarioError(f"{path}: no such calibration file")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        spec = SearchSpec.model_validate(data.get("search"))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise ScenarioError(f"{path}: search.{loc}: {err['msg']}") from None
+    refs = load_references()
+    for p in spec.parameters:
+        if p.source not in refs:
+            raise ScenarioError(
+                f"{path}: search.parameters[{p.path}].source: unknown reference {p.source!r}"
+            )
+        if not p.low < p.high:
+            raise ScenarioError(f"{path}: search.parameters[{p.path}]: expected low < high")
+    return spec, data
+
+
+def score_points(values: pd.DataFrame, targets: TargetSet) -> pd.DataFrame:
+    """Objective per design point from per-run target values.
+
+    Run ids look like ``baseline-p007-s2``; runs of one point are averaged.
+    """
+    frame = values.copy()
+    frame["point"] = [_point_of(r) for r in frame.index]
+    frame["loss"] = [loss(targets, row) for row in frame.to_dict("records")]
+    for t in targets.targets:
+        frame[f"ok_{t.id}"] = [t.passes(v) for v in frame[t.id]]
+    ok_cols = [f"ok_{t.id}" for t in targets.targets]
+    g = frame.groupby("point")
+    out = pd.DataFrame({"loss": g["loss"].mean()})
+    shares = g[ok_cols].mean()
+    out["targets_passing"] = (shares >= targets.pass_share).sum(axis=1)
+    for t in targets.targets:
+        out[t.id] = shares[f"ok_{t.id}"]
+    return out.sort_values(["loss", "targets_passing"], ascending=[True, False])
+
+
+def _point_of(run_id: str) -> int:
+    for part in run_id.split("-"):
+        if part.startswith("p") and part[1:].isdigit():
+            return int(part[1:])
+    return 0
+
+
+def calibrate(
+    out: str | Path,
+    path: str | Path = CALIBRATION_FILE,
+    workers: int = 2,
+    samples: int | None = None,
+    apply: bool = False,
+    progress: Callable[[int, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Run the declared search into ``out`` and return (and optionally apply) its result.
+
+    Args:
+        out: A new folder for the search's runs and ``result.yaml``.
+        path: The calibration file holding ``search:``.
+        workers: Local worker processes.
+        samples: Override the number of design points (e.g. a quick look).
+        apply: Write ``result:`` and ``fitted:`` (the best point) back into ``path``.
+        progress: Called with (done, failed, total) after each run.
+    """
+    spec, data = load_search(path)
+    n = samples or spec.samples
+    targets = load_targets()
+    bounds = {p.path: (p.low, p.high) for p in spec.parameters}
+    ranges = dict(bounds)
+    integers = [p.path for p in spec.parameters if p.integer]
+    stages = []
+    for stage in range(1, spec.stages + 1):
+        folder = Path(out) / f"stage{stage}"
+        sample = SampleSpec(
+            method="lhs", n=n, ranges=ranges, seed=spec.sample_seed + stage - 1, integers=integers
+        )
+        batch = BatchSpec(scenarios=[spec.scenario], seeds=spec.seeds, sample=sample)
+        points = batch.points()
+        per_stage = len(batch.tasks())
+        offset = (stage - 1) * per_stage
+
+        def done(d: int, f: int, t: int, offset: int = offset, per_stage: int = per_stage) -> None:
+            if progress is not None:
+                progress(offset + d, f, spec.stages * per_stage)
+
+        result = run_batch(batch, folder, workers=workers, progress=done)
+        if len(result.failed) == len(batch.tasks()):
+            first = result.manifest["runs"][result.failed[0]]["error"].splitlines()[0]
+            raise RuntimeError(f"every run failed, e.g. {first}")
+        scores = score_points(evaluate_batch(folder, targets), targets)
+        scores.to_csv(folder / "scores.csv")
+        best = int(scores.index[0])
+        stages.append((stage, points, scores, best, len(batch.tasks()), len(result.failed)))
+        ranges = _around(points[best], ranges, bounds, spec.shrink, integers)
+    # the best point over every stage
+    stage, points, scores, best, _, _ = min(
+        stages, key=lambda s: (s[2].loc[s[3], "loss"], -s[2].loc[s[3], "targets_passing"])
+    )
+    top = []
+    for p in scores.index[:10]:
+        row = scores.loc[p]
+        top.append(
+            {
+                "stage": stage,
+                "point": int(p),
+                "loss": round(float(row["loss"]), 4),
+                "targets_passing": int(row["targets_passing"]),
+                "values": {k: _plain(v) for k, v in points[int(p)].items()},
+            }
+        )
+    record = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "command": f"abm calibrate --samples {n}" + (" --apply" if apply else ""),
+        "objective": "mean over seeds of the sum over targets of the relative miss outside "
+        "each pass band (abm.targets.loss); ties: more targets passing",
+        "design_points_per_stage": n,
+        "stages": [
+            {
+                "stage": k,
+                "runs": runs,
+                "failed_runs": failed,
+                "best_loss": round(float(sc.loc[b, "loss"]), 4),
+            }
+            for k, _, sc, b, runs, failed in stages
+        ],
+        "best_stage": stage,
+        "best_point": best,
+        "best_loss": round(float(scores.loc[best, "loss"]), 4),
+        "best_targets_passing": f"{int(scores.loc[best, 'targets_passing'])} of "
+        f"{len(targets.targets)} (in >= {targets.pass_share:.0%} of the search seeds)",
+        "best_pass_shares": {
+            t.id: round(float(scores.loc[best, t.id]), 3) for t in targets.targets
+        },
+        "top": top,
+    }
+    fitted = {k: _plain(v) for k, v in points[best].items()}
+    _dump(Path(out) / "result.yaml", {"result": record, "fitted": fitted})
+    if apply:
+        data["result"] = record
+        data["fitted"] = fitted
+        _dump(Path(path), data, header=_header(Path(path)))
+    return {"result": record, "fitted": fitted}
+
+
+def _around(
+    best: dict[str, Any],
+    ranges: dict[str, tuple[float, float]],
+    bounds: dict[str, tuple[float, float]],
+    shrink: float,
+    integers: list[str],
+) -> dict[str, tuple[float, float]]:
+    """Ranges of the next stage: ``shrink`` times as wide, centred on ``best``, within bounds."""
+    out = {}
+    for key, (lo, hi) in ranges.items():
+        half = (hi - lo) * shrink / 2
+        if key in integers:
+            half = max(half, 1.0)
+        a = max(bounds[key][0], best[key] - half)
+        b = min(bounds[key][1], best[key] + half)
+        out[key] = (a, b) if a < b else (bounds[key][0], bounds[key][1])
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (np.integer, int)):
+        return int(v)
+    return round(float(v), 4)
+
+
+def _header(path: Path) -> str:
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _dump(path: Path, data: dict[str, Any], header: str = "") -> None:
+    text = header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    atomic_write_bytes(path, text.encode("utf-8"))
