@@ -5,8 +5,9 @@ free parameters as scenario key paths with the range we believe and the
 reference (assumption id) behind that range, a Latin-hypercube size, the seeds
 and the sampler's seed. Every design point runs over those seeds through the
 batch runner; its objective is the mean over seeds of the sum of the targets'
-relative misses (:func:`abm.targets.loss`), ties broken by how many targets
-pass. The result — the best point, its objective, the per-target pass shares
+relative misses (:func:`abm.targets.loss`); points are ranked first by how many
+targets pass in at least ``pass_share`` of the seeds, then by that objective.
+The result — the best point, its objective, the per-target pass shares
 and the best few points — is written next to the search, and ``fitted:`` (the
 values the baseline loads through its ``calibration:`` key) is replaced by the
 best point when asked to apply it.
@@ -103,7 +104,7 @@ def score_points(values: pd.DataFrame, targets: TargetSet) -> pd.DataFrame:
     out["targets_passing"] = (shares >= targets.pass_share).sum(axis=1)
     for t in targets.targets:
         out[t.id] = shares[f"ok_{t.id}"]
-    return out.sort_values(["loss", "targets_passing"], ascending=[True, False])
+    return out.sort_values(["targets_passing", "loss"], ascending=[False, True])
 
 
 def _point_of(run_id: str) -> int:
@@ -163,7 +164,7 @@ def calibrate(
         ranges = _around(points[best], ranges, bounds, spec.shrink, integers)
     # the best point over every stage
     stage, points, scores, best, _, _ = min(
-        stages, key=lambda s: (s[2].loc[s[3], "loss"], -s[2].loc[s[3], "targets_passing"])
+        stages, key=lambda s: (-s[2].loc[s[3], "targets_passing"], s[2].loc[s[3], "loss"])
     )
     top = []
     for p in scores.index[:10]:
@@ -181,8 +182,9 @@ def calibrate(
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "command": f"abm calibrate --samples {n}" + (" --apply" if apply else ""),
-        "objective": "mean over seeds of the sum over targets of the relative miss outside "
-        "each pass band (abm.targets.loss); ties: more targets passing",
+        "objective": "most targets passing in >= pass_share of the seeds, then the lowest mean "
+        "over seeds of the sum over targets of the relative miss outside each pass band "
+        "(abm.targets.loss)",
         "design_points_per_stage": n,
         "stages": [
             {

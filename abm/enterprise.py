@@ -26,7 +26,13 @@ class EnterpriseDemand(Firm):
     def __init__(self, model: Any, spec: EnterpriseSpec) -> None:
         super().__init__(model, spec.name, spec.region, spec.region)
         self.spec = spec
-        self.path = [(model.step_of(d), v) for d, v in spec.demand_path_h100e]
+        dp = model.spec.parameters.demand
+        first, last = (model.step_of(spec.demand_path_h100e[i][0]) for i in (0, -1))
+        s0, s1 = dp.enterprise_scale_start, dp.enterprise_scale_end
+        self.path = [
+            (step, v * s0 * (s1 / s0) ** ((step - first) / (last - first) if last > first else 0))
+            for step, v in ((model.step_of(d), v) for d, v in spec.demand_path_h100e)
+        ]
         self.draws = model.stream("enterprise_demand", spec.name)
         self.noise = 0.0
         self.need_h100e = 0.0

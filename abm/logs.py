@@ -62,7 +62,12 @@ def find_runs(out: str | Path) -> list[Path]:
         raise ResultsError(f"{out}: no such results folder")
     if not out.is_dir():
         raise ResultsError(f"{out}: not a folder (expected a run or batch output folder)")
-    runs = sorted({m.parent for m in out.rglob("manifest.json")})
+    runs = sorted(
+        m.parent
+        for m in out.rglob("manifest.json")
+        if not _is_batch_manifest(m)
+        and not any(p.startswith(".") for p in m.parent.relative_to(out).parts)
+    )
     if not runs:
         raise ResultsError(
             f"{out}: no run found (expected manifest.json with {', '.join(TABLES)}; "
@@ -77,6 +82,17 @@ def find_runs(out: str | Path) -> list[Path]:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ResultsError(f"{run / 'manifest.json'}: not valid JSON ({exc})") from None
     return runs
+
+
+def _is_batch_manifest(path: Path) -> bool:
+    """True for the manifest of a batch folder (it lists runs; it is not a run)."""
+    if (path.parent / "events.parquet").exists():
+        return False
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return False
+    return isinstance(data, dict) and "spec_hash" in data and "runs" in data
 
 
 def _runs_table(runs: Sequence[Path]) -> list[dict[str, Any]]:

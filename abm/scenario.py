@@ -453,10 +453,24 @@ class Substitution(Strict):
     front_run_boost: NonNeg = 1.0
 
 
+class DemandParams(Sourced):
+    """Scale factors on the enterprise demand paths (an assumption with a wide range, A19).
+
+    Each enterprise's path is multiplied by a factor that moves log-linearly from
+    ``enterprise_scale_start`` at the path's first point to ``enterprise_scale_end``
+    at its last, so a fit can move the level and the growth of B-end demand without
+    rewriting every path.
+    """
+
+    enterprise_scale_start: Annotated[float, Field(gt=0)] = 1.0
+    enterprise_scale_end: Annotated[float, Field(gt=0)] = 1.0
+
+
 class Parameters(Strict):
     """All global parameters of a scenario."""
 
     rental: RentalParams = RentalParams()
+    demand: DemandParams = DemandParams()
     buyers: BuyerParams = BuyerParams()
     vendors: VendorParams = VendorParams()
     expansion_review_weeks: PositiveInt = 13

@@ -74,6 +74,17 @@ def test_batch_folder_unions_runs(small_run, tmp_path):
     assert set(per_run) == {"baseline-s2", "baseline-s3"}
 
 
+def test_a_folder_written_by_the_batch_runner_is_read_whole(tmp_path):
+    from abm.batch import BatchSpec, run_batch
+
+    out = tmp_path / "batch"
+    run_batch(BatchSpec(scenarios=["baseline"], seeds=2, weeks=6), out)
+    (out / "runs" / ".run_id=x.tmp-1").mkdir()  # a run being written is not read
+    con = connect(out)
+    ids = {r[0] for r in con.execute("SELECT run_id FROM runs").fetchall()}
+    assert ids == {"baseline-s1", "baseline-s2"}
+
+
 @pytest.mark.parametrize(
     "sql",
     [

@@ -25,7 +25,8 @@ runner = CliRunner()
 CASES = [
     (
         "unknown_top_level_key.yaml",
-        "horizon_weeks: unknown key (expected one of: name, description, extends, calibration, start_date,",
+        "horizon_weeks: unknown key (expected one of: name, description, extends, calibration, "
+        "start_date,",
     ),
     (
         "unknown_key_in_cloud.yaml",

@@ -68,7 +68,9 @@ def test_sum_min4_growth_rebound_and_weeks_to_above():
     h2 = week_of(date(2025, 7, 7))
     rent[h2 + 10 : h2 + 14] = 1.7  # a four-week low in Oct 2025
     rent[h2 + 12] = 1.0  # a one-week dip does not make the 4-week low
-    low = target(statistic="min4", window=(date(2025, 7, 1), date(2026, 1, 1)), lower=1.4, upper=2.1)
+    low = target(
+        statistic="min4", window=(date(2025, 7, 1), date(2026, 1, 1)), lower=1.4, upper=2.1
+    )
     assert statistic(low, DATES, rent) == pytest.approx((1.7 * 3 + 1.0) / 4)
     rent[week_of(date(2026, 3, 2)) : week_of(date(2026, 3, 30)) + 1] = 2.35
     rb = target(
@@ -87,8 +89,13 @@ def test_sum_min4_growth_rebound_and_weeks_to_above():
     paused = np.zeros(WEEKS)
     surge = week_of(date(2023, 11, 6))
     paused[surge + 1 : surge + 4] = 1
-    w = target(statistic="weeks_to_above", threshold=0.5, window=(date(2023, 11, 6), date(2024, 3, 1)),
-               lower=0, upper=2)
+    w = target(
+        statistic="weeks_to_above",
+        threshold=0.5,
+        window=(date(2023, 11, 6), date(2024, 3, 1)),
+        lower=0,
+        upper=2,
+    )
     assert statistic(w, DATES, paused) == 1.0
     assert statistic(w, DATES, np.zeros(WEEKS)) == pytest.approx(17.0)  # never: window length
     assert not w.passes(17.0)
