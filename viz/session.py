@@ -14,7 +14,7 @@ from typing import Any
 
 from abm.model import SupplyChainModel
 from abm.scenario import Scenario, load_scenario
-from viz.levers import describe_levers, lever_defaults, lever_overrides
+from viz.levers import LEVERS, describe_levers, lever_defaults, lever_overrides
 from viz.recorder import Recorder
 from viz.svg import NetworkView, chart_svg
 
@@ -174,9 +174,21 @@ class Session:
             "events": self.recorder.events_of(name, frame.steps),
         }
 
+    def moved_as_run(self) -> list[str]:
+        """Moved levers with the values read back from the scenario the model runs."""
+        ran = lever_defaults(self.spec, self.config.seed)
+        labels = {lv.label: lv.key for lv in LEVERS}
+        out = []
+        for text in self.moved:
+            label = text.split(" = ")[0]
+            key = labels.get(label, "")
+            value = None if key == "enterprise_growth" else ran.get(key)  # relative lever
+            out.append(text if value is None else f"{label} = {value:g}")
+        return out
+
     def describe(self) -> str:
         """One line naming the run: scenario, seed and moved levers."""
-        moved = "; ".join(self.moved) if self.moved else "no lever moved"
+        moved = "; ".join(self.moved_as_run()) or "no lever moved"
         src = self.config.scenario
         label = self.spec.name if not str(src).endswith((".yaml", ".yml")) else f"{src}"
         return f"{label} · seed {self.config.seed} · {moved}"
