@@ -416,7 +416,9 @@ def logs_report(
 @app.command()
 def ui(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8765,
-    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (loopback by default).")
+    ] = "127.0.0.1",
 ) -> None:
     """Serve the browser UI (Solara, offline) at http://HOST:PORT until interrupted."""
     try:

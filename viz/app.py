@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -37,7 +38,8 @@ CSS = """
 .abm-feed ul, .abm-inspector ul { list-style: none; padding-left: 0; margin: 0;
   font-size: 12px; max-height: 330px; overflow-y: auto; }
 .abm-feed li, .abm-inspector li { padding: 2px 0; border-bottom: 1px solid #f2f2f2; }
-.abm-feed .d, .abm-inspector .d { color: #777; margin-right: 6px; font-variant-numeric: tabular-nums; }
+.abm-feed .d, .abm-inspector .d { color: #777; margin-right: 6px;
+  font-variant-numeric: tabular-nums; }
 .abm-ev-rule { border-left: 3px solid #d7191c; padding-left: 4px !important; }
 .abm-ev-bad { border-left: 3px solid #fdae61; padding-left: 4px !important; }
 .abm-ev-good { border-left: 3px solid #1a9850; padding-left: 4px !important; }
@@ -126,218 +128,251 @@ def LeverSlider(lever: Any, value: float | None, on_value: Any) -> None:
             )
 
 
-@solara.component
-def Page() -> None:
-    """The whole page; its state is this tab's own."""
-    names = solara.use_memo(library_names, [])
-    holder = solara.use_memo(lambda: {"session": Session(RunConfig())}, [])
-    version = solara.use_reactive(0)
-    playing = solara.use_reactive(False)
-    speed = solara.use_reactive(DEFAULT_SPEED)
-    replay = solara.use_reactive(None)
-    scenario = solara.use_reactive(DEFAULT_SCENARIO)
-    path_text = solara.use_reactive("")
-    levers = solara.use_reactive(solara.use_memo(lambda: scenario_defaults(DEFAULT_SCENARIO), []))
-    overlay = solara.use_reactive(False)
-    selected = solara.use_reactive("OpenAI")
-    error = solara.use_reactive("")
-    session: Session = holder["session"]
-    _ = version.value  # re-render on every step
+@dataclass
+class TabState:
+    """One tab's state: reactive values and its run (created per Page instance)."""
 
-    def bump() -> None:
-        version.set(version.value + 1)
+    holder: dict[str, Session]
+    version: Any
+    playing: Any
+    speed: Any
+    replay: Any
+    scenario: Any
+    path_text: Any
+    levers: Any
+    overlay: Any
+    selected: Any
+    error: Any
 
-    def do_step() -> None:
-        session.step(1)
-        replay.set(None)
-        bump()
+    @property
+    def session(self) -> Session:
+        """The tab's current run."""
+        return self.holder["session"]
 
-    def do_reset() -> None:
-        playing.set(False)
-        source = path_text.value.strip() or scenario.value
+    def bump(self) -> None:
+        """Tell the views that the run changed."""
+        self.version.set(self.version.value + 1)
+
+    def step(self) -> None:
+        """One week forward, shown live."""
+        self.session.step(1)
+        self.replay.set(None)
+        self.bump()
+
+    def reset(self) -> None:
+        """Build a new run from the picked scenario and the levers."""
+        self.playing.set(False)
+        source = self.path_text.value.strip() or self.scenario.value
         try:
-            new = Session(RunConfig(scenario=source, levers=dict(levers.value)))
+            new = Session(RunConfig(scenario=source, levers=dict(self.levers.value)))
         except (ScenarioError, OSError, ValueError) as exc:
-            error.set(str(exc))
+            self.error.set(str(exc))
             return
-        error.set("")
-        holder["session"] = new
-        replay.set(None)
-        if selected.value not in new.recorder.names:
-            selected.set(new.recorder.names[0])
-        bump()
+        self.error.set("")
+        self.holder["session"] = new
+        self.replay.set(None)
+        if self.selected.value not in new.recorder.names:
+            self.selected.set(new.recorder.names[0])
+        self.bump()
 
-    def pick_scenario(name: str) -> None:
-        scenario.set(name)
-        path_text.set("")
-        seed = levers.value.get("seed") or DEFAULT_SEED
-        try:
-            levers.set(scenario_defaults(name, int(seed)))
-            error.set("")
-        except ScenarioError as exc:
-            error.set(str(exc))
+    def pick_scenario(self, name: str) -> None:
+        """Stage a library scenario; the levers show its own values."""
+        self.scenario.set(name)
+        self.path_text.set("")
+        self._load_defaults(name)
 
-    def set_path(text: str | None) -> None:
+    def set_path(self, text: str | None) -> None:
+        """Stage a scenario file; the levers show its own values."""
         text = (text or "").strip()
-        path_text.set(text)
-        if not text:
-            return
-        seed = levers.value.get("seed") or DEFAULT_SEED
+        self.path_text.set(text)
+        if text:
+            self._load_defaults(text)
+
+    def _load_defaults(self, source: str) -> None:
+        seed = self.levers.value.get("seed") or DEFAULT_SEED
         try:
-            levers.set(scenario_defaults(text, int(seed)))
-            error.set("")
+            self.levers.set(scenario_defaults(source, int(seed)))
+            self.error.set("")
         except (ScenarioError, OSError, ValueError) as exc:
-            error.set(str(exc))
+            self.error.set(str(exc))
 
-    def set_lever(key: str, value: float) -> None:
-        levers.set({**levers.value, key: value})
+    def set_lever(self, key: str, value: float) -> None:
+        """Stage a lever value (applied on Reset)."""
+        self.levers.set({**self.levers.value, key: value})
 
-    async def play_loop() -> None:
-        if not playing.value:
+    async def play_loop(self) -> None:
+        """Step at the chosen speed while playing, several steps per redraw if needed."""
+        if not self.playing.value:
             return
         t0 = time.perf_counter()
         done = 0
-        while playing.value:
-            s: Session = holder["session"]
-            rate = max(1, int(speed.value))
+        while self.playing.value:
+            s = self.session
+            rate = max(1, int(self.speed.value))
             due = int((time.perf_counter() - t0) * rate) - done
             if due <= 0:
                 await asyncio.sleep(max(0.0, (done + 1) / rate - (time.perf_counter() - t0)))
                 continue
-            n = min(due, MAX_STEPS_PER_FRAME)
-            s.step(n)
+            s.step(min(due, MAX_STEPS_PER_FRAME))
             done += due  # a slow machine skips frames, not the pace
-            replay.set(None)
-            bump()
+            self.replay.set(None)
+            self.bump()
             if s.done:
-                playing.set(False)
+                self.playing.set(False)
                 break
             await asyncio.sleep(0.001)
 
-    solara.lab.use_task(play_loop, dependencies=[playing.value, speed.value], prefer_threaded=False)
 
-    index = session.frame_index(replay.value)
+def use_tab_state() -> TabState:
+    """Create this tab's state (hooks: call once, at the top of :func:`Page`)."""
+    holder = solara.use_memo(lambda: {"session": Session(RunConfig())}, [])
+    defaults = solara.use_memo(lambda: scenario_defaults(DEFAULT_SCENARIO), [])
+    return TabState(
+        holder=holder,
+        version=solara.use_reactive(0),
+        playing=solara.use_reactive(False),
+        speed=solara.use_reactive(DEFAULT_SPEED),
+        replay=solara.use_reactive(None),
+        scenario=solara.use_reactive(DEFAULT_SCENARIO),
+        path_text=solara.use_reactive(""),
+        levers=solara.use_reactive(defaults),
+        overlay=solara.use_reactive(False),
+        selected=solara.use_reactive("OpenAI"),
+        error=solara.use_reactive(""),
+    )
+
+
+@solara.component
+def Controls(st: TabState) -> None:
+    """Scenario picker, levers, speed and overlay (not redrawn on steps)."""
+    names = solara.use_memo(library_names, [])
+    solara.HTML(tag="h3", unsafe_innerHTML="Scenario")
+    solara.Select(
+        "Library scenario",
+        values=names,
+        value=st.scenario.value,
+        on_value=st.pick_scenario,
+        classes=["abm-scenario"],
+    )
+    solara.InputText(
+        "or a YAML path",
+        value=st.path_text.value,
+        on_value=st.set_path,
+        classes=["abm-yaml-path"],
+        placeholder="path/to/scenario.yaml",
+    )
+    solara.HTML(tag="div", unsafe_innerHTML="<h3>Levers</h3><small>applied on Reset</small>")
+    for lever in LEVERS:
+        LeverSlider(
+            lever, st.levers.value.get(lever.key), lambda v, k=lever.key: st.set_lever(k, v)
+        )
+    if st.error.value:
+        solara.HTML(tag="div", unsafe_innerHTML=escape(st.error.value), classes=["abm-error"])
+    RunButtons(st)
+    solara.HTML(tag="div", unsafe_innerHTML="<small>Speed (weeks per second)</small>")
+    solara.ToggleButtonsSingle(
+        value=st.speed.value,
+        values=SPEEDS,
+        on_value=st.speed.set,
+        dense=True,
+        classes=["abm-speed"],
+    )
+    solara.Checkbox(
+        label="Overlay the baseline (same seed, dashed)",
+        value=st.overlay.value,
+        on_value=st.overlay.set,
+    )
+
+
+@solara.component
+def RunButtons(st: TabState) -> None:
+    """Step, Play/Pause and Reset."""
+    _ = st.version.value
+    done = st.session.done
+    with solara.Row(style={"flex-wrap": "wrap", "gap": "4px"}):
+        solara.Button("Step", on_click=st.step, classes=["abm-step"], disabled=done)
+        if st.playing.value:
+            solara.Button("Pause", on_click=lambda: st.playing.set(False), classes=["abm-pause"])
+        else:
+            solara.Button(
+                "Play",
+                on_click=lambda: st.playing.set(True),
+                classes=["abm-play"],
+                disabled=done,
+                color="primary",
+            )
+        solara.Button("Reset", on_click=st.reset, classes=["abm-reset"])
+
+
+@solara.component
+def Views(st: TabState) -> None:
+    """Status, replay slider, network, charts, event feed and inspector (redrawn each step)."""
+    _ = st.version.value
+    session = st.session
+    index = session.frame_index(st.replay.value)
     frame = session.recorder.frames[index]
+    live = st.replay.value is None or index == session.steps
+    solara.HTML(
+        tag="div",
+        unsafe_innerHTML=(
+            f'<b class="abm-date">{escape(frame.date)}</b> &nbsp; week '
+            f'<span class="abm-week">{frame.steps}</span> of {session.total}'
+            + ("" if live else " (replay)")
+            + ("" if not session.done else " — end of run")
+            + f'<div class="abm-run">{escape(session.describe())}</div>'
+        ),
+        classes=["abm-status"],
+    )
+    if session.steps > 0:
+        solara.SliderInt(
+            "Replay",
+            value=index,
+            min=0,
+            max=session.steps,
+            on_value=lambda v: st.replay.set(None if v >= session.steps else v),
+            thumb_label=True,
+        )
+    solara.HTML(tag="div", unsafe_innerHTML=session.network_svg(index), classes=["abm-network"])
+    with solara.Div(classes=["abm-charts"]):
+        for key, svg in session.chart_svgs(index, st.overlay.value):
+            solara.HTML(tag="div", unsafe_innerHTML=svg, classes=["abm-chart", f"abm-chart-{key}"])
+    names = session.recorder.names
+    name = st.selected.value if st.selected.value in names else names[0]
+    with solara.Row(style={"align-items": "flex-start", "gap": "12px"}):
+        with solara.Column(style={"flex": "1", "min-width": "0"}, classes=["abm-panel"]):
+            solara.HTML(tag="h4", unsafe_innerHTML="Events")
+            solara.HTML(
+                tag="div",
+                unsafe_innerHTML=feed_html(session.recorder.feed_upto(frame.steps)),
+                classes=["abm-feed"],
+            )
+        with solara.Column(style={"flex": "1", "min-width": "0"}, classes=["abm-panel"]):
+            solara.HTML(tag="h4", unsafe_innerHTML="Agent inspector")
+            solara.Select(
+                "Firm",
+                values=session.agent_names(),
+                value=name,
+                on_value=st.selected.set,
+                classes=["abm-agent-select"],
+            )
+            solara.HTML(
+                tag="div",
+                unsafe_innerHTML=inspector_html(session.inspect(name, index)),
+                classes=["abm-inspector"],
+            )
 
+
+@solara.component
+def Page() -> None:
+    """The whole page; its state is this tab's own."""
+    st = use_tab_state()
+    solara.lab.use_task(
+        st.play_loop, dependencies=[st.playing.value, st.speed.value], prefer_threaded=False
+    )
     solara.Title("GPU supply chain under export controls")
     solara.Style(CSS)
     with solara.Row(classes=["abm-page"], style={"align-items": "flex-start", "gap": "12px"}):
-        # ------------------------------------------------ controls
-        with solara.Column(style={"width": "300px", "min-width": "300px"}):
-            solara.HTML(tag="h3", unsafe_innerHTML="Scenario")
-            solara.Select(
-                "Library scenario",
-                values=names,
-                value=scenario.value,
-                on_value=pick_scenario,
-                classes=["abm-scenario"],
-            )
-            solara.InputText(
-                "or a YAML path",
-                value=path_text.value,
-                on_value=set_path,
-                classes=["abm-yaml-path"],
-                placeholder="path/to/scenario.yaml",
-            )
-            solara.HTML(
-                tag="div",
-                unsafe_innerHTML="<h3>Levers</h3><small>applied on Reset</small>",
-            )
-            for lever in LEVERS:
-                LeverSlider(
-                    lever,
-                    levers.value.get(lever.key),
-                    lambda v, k=lever.key: set_lever(k, v),
-                )
-            if error.value:
-                solara.HTML(tag="div", unsafe_innerHTML=escape(error.value), classes=["abm-error"])
-            with solara.Row(style={"flex-wrap": "wrap", "gap": "4px"}):
-                solara.Button("Step", on_click=do_step, classes=["abm-step"], disabled=session.done)
-                if playing.value:
-                    solara.Button(
-                        "Pause", on_click=lambda: playing.set(False), classes=["abm-pause"]
-                    )
-                else:
-                    solara.Button(
-                        "Play",
-                        on_click=lambda: playing.set(True),
-                        classes=["abm-play"],
-                        disabled=session.done,
-                        color="primary",
-                    )
-                solara.Button("Reset", on_click=do_reset, classes=["abm-reset"])
-            solara.HTML(tag="div", unsafe_innerHTML="<small>Speed (weeks per second)</small>")
-            solara.ToggleButtonsSingle(
-                value=speed.value,
-                values=SPEEDS,
-                on_value=speed.set,
-                dense=True,
-                classes=["abm-speed"],
-            )
-            solara.Checkbox(
-                label="Overlay the baseline (same seed, dashed)",
-                value=overlay.value,
-                on_value=overlay.set,
-            )
-        # ------------------------------------------------ views
+        with solara.Column(style={"width": "310px", "min-width": "310px"}):
+            Controls(st)
         with solara.Column(style={"flex": "1", "min-width": "0"}):
-            live = replay.value is None or index == session.steps
-            solara.HTML(
-                tag="div",
-                unsafe_innerHTML=(
-                    f'<b class="abm-date">{escape(frame.date)}</b> &nbsp; week '
-                    f'<span class="abm-week">{frame.steps}</span> of {session.total}'
-                    + ("" if live else " (replay)")
-                    + ("" if not session.done else " — end of run")
-                    + f'<div class="abm-run">{escape(session.describe())}</div>'
-                ),
-                classes=["abm-status"],
-            )
-            if session.steps > 0:
-                solara.SliderInt(
-                    "Replay",
-                    value=index,
-                    min=0,
-                    max=session.steps,
-                    on_value=lambda v: replay.set(None if v >= session.steps else v),
-                    thumb_label=True,
-                )
-            solara.HTML(
-                tag="div",
-                unsafe_innerHTML=session.network_svg(index),
-                classes=["abm-network"],
-            )
-            with solara.Div(classes=["abm-charts"]):
-                for key, svg in session.chart_svgs(index, overlay.value):
-                    solara.HTML(
-                        tag="div", unsafe_innerHTML=svg, classes=["abm-chart", f"abm-chart-{key}"]
-                    )
-            with solara.Row(style={"align-items": "flex-start", "gap": "12px"}):
-                with solara.Column(style={"flex": "1", "min-width": "0"}, classes=["abm-panel"]):
-                    solara.HTML(tag="h4", unsafe_innerHTML="Events")
-                    solara.HTML(
-                        tag="div",
-                        unsafe_innerHTML=feed_html(session.recorder.feed_upto(frame.steps)),
-                        classes=["abm-feed"],
-                    )
-                with solara.Column(style={"flex": "1", "min-width": "0"}, classes=["abm-panel"]):
-                    solara.HTML(tag="h4", unsafe_innerHTML="Agent inspector")
-                    solara.Select(
-                        "Firm",
-                        values=session.agent_names(),
-                        value=selected.value
-                        if selected.value in session.recorder.names
-                        else session.recorder.names[0],
-                        on_value=selected.set,
-                        classes=["abm-agent-select"],
-                    )
-                    name = (
-                        selected.value
-                        if selected.value in session.recorder.names
-                        else session.recorder.names[0]
-                    )
-                    solara.HTML(
-                        tag="div",
-                        unsafe_innerHTML=inspector_html(session.inspect(name, index)),
-                        classes=["abm-inspector"],
-                    )
+            Views(st)

@@ -53,8 +53,13 @@ def default_charts(vendors: list[str]) -> tuple[Chart, ...]:
             "weeks",
             tuple(ChartLine(v, "lead_time_weeks", (v,)) for v in vendors),
         ),
-        Chart("gpu_price", "GPU prices", "k USD / unit", per_scope="gpu_price_usd",
-              per_scope_scale=1e-3),
+        Chart(
+            "gpu_price",
+            "GPU prices",
+            "k USD / unit",
+            per_scope="gpu_price_usd",
+            per_scope_scale=1e-3,
+        ),
         Chart(
             "rental_price",
             "Rental price",

@@ -81,9 +81,7 @@ def describe(row: Mapping[str, Any]) -> str:
     if ev == "variant_designed":
         return f"{a} designs {prod}, a compliant variant" + (f" ({detail})" if detail else "")
     if ev == "variant_launched":
-        return f"{a} launches the compliant variant {prod}" + (
-            f" at ${_n(price)}" if price else ""
-        )
+        return f"{a} launches the compliant variant {prod}" + (f" at ${_n(price)}" if price else "")
     if ev == "variant_infeasible":
         return f"{a}: {detail}" if detail else f"{a} cannot design a compliant {prod}"
     if ev == "seizure":
