@@ -137,6 +137,8 @@ class Session:
 
     def chart_svgs(self, index: int, overlay: bool = False) -> list[tuple[str, str]]:
         """``(chart key, svg)`` of every chart up to a frame, with an optional baseline overlay."""
+        if index < 0:
+            index += len(self.recorder.frames)
         base = baseline_series(self.config.seed, self.total) if overlay else None
         out = []
         for chart in self.recorder.charts:
