@@ -74,6 +74,6 @@ def test_feed_shows_decisions_not_routine_flows():
         "seizure",
         "exit",
     } <= NOTABLE
-    assert not {"order", "shipment", "delivery", "allocation", "production"} & NOTABLE
+    assert NOTABLE.isdisjoint({"order", "shipment", "delivery", "allocation", "production"})
     assert NOTABLE <= set(EVENT_TYPES)
     assert set(SEVERITY) == NOTABLE
