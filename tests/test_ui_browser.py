@@ -132,7 +132,7 @@ def _step(page) -> None:
 
 
 def _open(browser, url):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1900})
     page = ctx.new_page()
     watch = Watch(page)
     page.goto(url)
@@ -155,7 +155,7 @@ def test_page_steps_switches_scenario_and_resets(server, browser):
     assert page.locator(".abm-network").inner_html() != net0
     assert page.locator(".abm-chart-lead_time").inner_html() != chart0
     assert page.locator(".abm-chart-lead_time svg").get_attribute("data-points") == "6"
-    page.screenshot(path=str(SHOTS / "after-5-steps.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / "after-5-steps.png"))
 
     # a second tab has its own run: stepping it leaves the first alone
     ctx2, page2, watch2 = _open(browser, server)
@@ -188,6 +188,6 @@ def test_page_steps_switches_scenario_and_resets(server, browser):
     _step(page)
     assert _week(page) == 1
     assert page.locator(".abm-date").inner_text() == "2022-01-03"
-    page.screenshot(path=str(SHOTS / "after-reset.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / "after-reset.png"))
     watch.check()
     ctx.close()

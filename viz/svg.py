@@ -153,12 +153,23 @@ class NetworkView:
                 f'<g class="abm-node" data-name="{escape(name)}" data-shortage='
                 f'"{"" if s is None else f"{s:.3f}"}"><circle cx="{x}" cy="{y}" r="{r:.1f}" '
                 f'fill="{fill}" stroke="{stroke}" stroke-width="0.8"><title>{escape(tip)}</title>'
-                f'</circle><text x="{x + r + 2:.1f}" y="{y + 3:.1f}" font-size="9" fill="#222">'
-                f"{escape(name)}</text></g>"
+                f"</circle>{self._label(x, y, r, name)}</g>"
             )
         out.append(self._legend())
         out.append("</svg>")
         return "".join(out)
+
+    def _label(self, x: float, y: float, r: float, name: str) -> str:
+        """A node's name, right of it, or left of it near the right edge."""
+        if x > self.w - 80:
+            return (
+                f'<text x="{x - r - 2:.1f}" y="{y + 3:.1f}" font-size="9" fill="#222" '
+                f'text-anchor="end">{escape(name)}</text>'
+            )
+        return (
+            f'<text x="{x + r + 2:.1f}" y="{y + 3:.1f}" font-size="9" fill="#222">'
+            f"{escape(name)}</text>"
+        )
 
     def _legend(self) -> str:
         y = self.h - 12
