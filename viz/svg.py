@@ -62,7 +62,7 @@ class NetworkView:
     def __init__(self, recorder: Recorder, width: int = 940, height: int = 540, seed: int = 7):
         self.rec = recorder
         self.w, self.h = width, height
-        self.left, self.top, self.bottom = 38, 24, 30
+        self.left, self.right, self.top, self.bottom = 38, 64, 24, 30
         pos = supply_layout(recorder.model.graph, seed=seed)
         self.xy = {n: self._px(*pos[n]) for n in recorder.nodes}
         g = recorder.model.graph
@@ -71,7 +71,7 @@ class NetworkView:
         self.static = self._static()
 
     def _px(self, x: float, y: float) -> tuple[float, float]:
-        iw = self.w - self.left - 8
+        iw = self.w - self.left - self.right
         ih = self.h - self.top - self.bottom
         return (round(self.left + x * iw, 1), round(self.top + y * ih, 1))
 
@@ -86,7 +86,7 @@ class NetworkView:
                 f'<text x="6" y="{(y0 + y1) / 2:.1f}" font-size="12" font-weight="bold" '
                 f'fill="{REGION_COLOURS.get(region, "#555")}">{escape(region)}</text>'
             )
-        iw = self.w - self.left - 8
+        iw = self.w - self.left - self.right
         for fam, x in self.columns:
             parts.append(
                 f'<text x="{self.left + x * iw:.1f}" y="14" font-size="11" text-anchor="middle" '
@@ -160,12 +160,7 @@ class NetworkView:
         return "".join(out)
 
     def _label(self, x: float, y: float, r: float, name: str) -> str:
-        """A node's name, right of it, or left of it near the right edge."""
-        if x > self.w - 80:
-            return (
-                f'<text x="{x - r - 2:.1f}" y="{y + 3:.1f}" font-size="9" fill="#222" '
-                f'text-anchor="end">{escape(name)}</text>'
-            )
+        """A node's name, right of it (the drawing keeps a margin for the last column)."""
         return (
             f'<text x="{x + r + 2:.1f}" y="{y + 3:.1f}" font-size="9" fill="#222">'
             f"{escape(name)}</text>"
@@ -198,8 +193,8 @@ class NetworkView:
             )
             x += 34 + 6 * len(label)
         parts.append(
-            f'<text x="{x}" y="{y + 3}">size: capacity, output or compute; '
-            f"width: volume this week</text></g>"
+            f'<text x="{x}" y="{y + 3}">size: capacity / output / compute · '
+            f"width: flow this week</text></g>"
         )
         return "".join(parts)
 
