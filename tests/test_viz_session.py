@@ -10,6 +10,9 @@ def test_a_session_records_one_frame_per_step():
     s = Session(RunConfig(weeks=12))
     assert s.steps == 0 and s.total == 12
     net0 = s.network_svg(0)
+    rec = s.recorder
+    ent = [i for i, f in enumerate(rec.families) if f == "enterprise"]
+    assert ent and all(rec.frames[0].shortage[i] is None for i in ent)  # not served yet
     assert s.step(3) == 3
     assert len(s.recorder.frames) == 4
     assert s.date_of(3) > s.date_of(1)
@@ -19,6 +22,7 @@ def test_a_session_records_one_frame_per_step():
             assert len(values) == 4, (chart.key, label)
     # the initial frame and the steps have finite chart values for the region lines
     assert all(math.isfinite(v) for v in s.recorder.series["shortage"]["US"][1:])
+    assert all(rec.frames[3].shortage[i] is not None for i in ent)
     assert s.step(100) == 9 and s.done and s.step(1) == 0
 
 

@@ -121,6 +121,9 @@ class Frame:
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+UNSERVED_AT_START = frozenset({"enterprise"})
+"""Families whose shortage is undefined in the initial frame (served from the first week)."""
+
 _SIZE_KEY = {
     "foundry": "capacity",
     "packager": "capacity",
@@ -197,14 +200,16 @@ class Recorder:
         shortage: list[float | None] = []
         size: list[float] = []
         active: list[bool] = []
+        steps = int(m.steps)
         for name, fam in zip(self.names, self.families, strict=True):
             s = shortage_by.get(name)
+            if steps == 0 and fam in UNSERVED_AT_START:
+                s = None  # nothing has been served before the first week
             shortage.append(None if s is None or math.isnan(s) else float(s))
             v = size_value(fam, states.get(name, {}))
             size.append(v)
             self.max_size[fam] = max(self.max_size[fam], v)
             active.append(bool(getattr(agents.get(name), "active", True)))
-        steps = int(m.steps)
         rows = self._new_events(steps)
         flow = self._flows(rows)
         cut = self._cuts()

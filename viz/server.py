@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 
 def solara_args(host: str, port: int) -> list[str]:
@@ -39,6 +40,8 @@ def serve(host: str = "127.0.0.1", port: int = 8765) -> None:
         port: Port to listen on.
     """
     os.environ.update(offline_env())
+    # plain http on loopback: Solara falls back to samesite=lax cookies, which is fine here
+    warnings.filterwarnings("ignore", message="Cookies with samesite=none require https")
     from solara.__main__ import main
 
     sys.argv = ["solara", *solara_args(host, port)]
