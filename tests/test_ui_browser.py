@@ -157,6 +157,18 @@ def test_page_steps_switches_scenario_and_resets(server, browser):
     assert page.locator(".abm-chart-lead_time svg").get_attribute("data-points") == "6"
     page.screenshot(path=str(SHOTS / "after-5-steps.png"))
 
+    # replay: back to week 2 shows that week's network; the end returns to the live week
+    replay = page.locator(".abm-replay [role=slider]")
+    replay.focus()
+    for _ in range(3):
+        replay.press("ArrowLeft")
+    page.wait_for_function("document.querySelector('.abm-week').textContent == '2'")
+    assert "(replay)" in page.locator(".abm-status").inner_text()
+    assert page.locator(".abm-network svg").get_attribute("data-steps") == "2"
+    replay.press("End")
+    page.wait_for_function("document.querySelector('.abm-week').textContent == '5'")
+    assert "(replay)" not in page.locator(".abm-status").inner_text()
+
     # a second tab has its own run: stepping it leaves the first alone
     ctx2, page2, watch2 = _open(browser, server)
     assert _week(page2) == 0

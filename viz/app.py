@@ -324,14 +324,15 @@ def Views(st: TabState) -> None:
         classes=["abm-status"],
     )
     if session.steps > 0:
-        solara.SliderInt(
-            "Replay",
-            value=index,
-            min=0,
-            max=session.steps,
-            on_value=lambda v: st.replay.set(None if v >= session.steps else v),
-            thumb_label=True,
-        )
+        with solara.Div(classes=["abm-replay"]):
+            solara.SliderInt(
+                "Replay",
+                value=index,
+                min=0,
+                max=session.steps,
+                on_value=lambda v: st.replay.set(None if v >= session.steps else v),
+                thumb_label=True,
+            )
     solara.HTML(tag="div", unsafe_innerHTML=session.network_svg(index), classes=["abm-network"])
     with solara.Div(classes=["abm-charts"]):
         for key, svg in session.chart_svgs(index, st.overlay.value):
