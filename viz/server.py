@@ -19,6 +19,8 @@ def solara_args(host: str, port: int) -> list[str]:
         "--production",
         "--no-open",
         "--no-check-version",
+        "--theme-loader",
+        "plain",
         "--log-level",
         "warning",
     ]
