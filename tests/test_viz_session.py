@@ -81,3 +81,20 @@ def test_network_marks_cut_edges_and_charts_overlay_the_baseline():
     assert set(plain) == set(over) == {c.key for c in s.recorder.charts}
     assert 'stroke-dasharray="4 3"' in over["compute"] and "baseline" in over["compute"]
     assert baseline_series(1, 60) is baseline_series(1, 60)  # computed once
+
+
+def test_inspector_explains_what_a_buyer_was_given_and_network_marks_rising_shortage():
+    s = Session(RunConfig(weeks=100))
+    s.step(100)
+    supply = s.inspect("Microsoft Azure", s.steps)["supply"]
+    assert supply and all("Microsoft Azure" in text for _, text in supply)
+    assert any("binding:" in text for _, text in supply)
+    rising = [i for i in range(1, s.steps + 1) if "abm-node-rising" in s.network_svg(i)]
+    assert rising  # some week's shortage rises by 5 points somewhere
+    i = rising[0]
+    now, before = s.recorder.frames[i], s.recorder.frames[i - 1]
+    assert any(
+        a is not None and b is not None and a - b >= 0.05
+        for a, b in zip(now.shortage, before.shortage, strict=True)
+    )
+    assert "abm-node-rising" not in s.network_svg(0)

@@ -89,9 +89,17 @@ def inspector_html(info: dict[str, Any]) -> str:
     events = "".join(
         f'<li><span class="d">{escape(d)}</span>{escape(t)}</li>' for d, t in info["events"]
     )
+    supply = "".join(
+        f'<li><span class="d">{escape(d)}</span>{escape(t)}</li>' for d, t in info.get("supply", [])
+    )
+    why = (
+        f"<h4>What it was given or refused</h4><ul class='abm-agent-supply'>{supply}</ul>"
+        if supply
+        else ""
+    )
     return (
         f"{head}<table class='abm-state'>{rows}</table><h4>Recent events</h4>"
-        f"<ul class='abm-agent-events'>{events or '<li>none yet</li>'}</ul>"
+        f"<ul class='abm-agent-events'>{events or '<li>none yet</li>'}</ul>{why}"
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from abm.controls import item_of
@@ -121,6 +122,9 @@ class Frame:
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+SUPPLY_EVENTS = frozenset({"allocation", "denial", "diversion", "seizure", "licence_decision"})
+"""Events about what a firm was given or refused, kept per receiving firm for the inspector."""
+
 UNSERVED_AT_START = frozenset({"enterprise"})
 """Families whose shortage is undefined in the initial frame (served from the first week)."""
 
@@ -183,6 +187,7 @@ class Recorder:
         self.series: dict[str, dict[str, list[float]]] = {c.key: {} for c in self.charts}
         self.feed: list[tuple[int, str, str, str, str]] = []  # (steps, date, type, text, agent)
         self.agent_rows: dict[str, list[int]] = defaultdict(list)
+        self.supply_rows: dict[str, list[int]] = defaultdict(list)
         self.max_size: dict[str, float] = defaultdict(float)
         self.max_flow: dict[str, float] = defaultdict(float)
         self._event_pos = 0
@@ -244,6 +249,8 @@ class Recorder:
             row = {c: cols[c][i] for c in EVENT_COLUMNS}
             rows.append(row)
             self.agent_rows[row["agent"]].append(i)
+            if row["event"] in SUPPLY_EVENTS and row["counterparty"]:
+                self.supply_rows[row["counterparty"]].append(i)
             if row["event"] in NOTABLE:
                 self.feed.append((steps, date, row["event"], describe(row), row["agent"]))
         self._event_pos = end
@@ -330,15 +337,20 @@ class Recorder:
 
     def events_of(self, name: str, upto_steps: int, limit: int = 12) -> list[tuple[str, str]]:
         """The latest ``(date, sentence)`` events of one firm up to a recorded step."""
+        return self._rows(self.agent_rows.get(name, []), upto_steps, limit)
+
+    def supply_of(self, name: str, upto_steps: int, limit: int = 8) -> list[tuple[str, str]]:
+        """The latest allocations, denials and diversions *to* a firm: why it got what it got."""
+        return self._rows(self.supply_rows.get(name, []), upto_steps, limit)
+
+    def _rows(self, indices: list[int], upto_steps: int, limit: int) -> list[tuple[str, str]]:
         cols = self.model.events.columns
         start = self.model.spec.start_date
         out = []
-        for i in reversed(self.agent_rows.get(name, [])):
+        for i in reversed(indices):
             if cols["step"][i] + 1 > upto_steps:
                 continue
             row = {c: cols[c][i] for c in EVENT_COLUMNS}
-            from datetime import timedelta
-
             day = (start + timedelta(weeks=int(row["step"]))).isoformat()
             out.append((day, describe(row)))
             if len(out) >= limit:

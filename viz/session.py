@@ -174,6 +174,7 @@ class Session:
             else True,
             "state": frame.states.get(name, {}),
             "events": self.recorder.events_of(name, frame.steps),
+            "supply": self.recorder.supply_of(name, frame.steps),
         }
 
     def moved_as_run(self) -> list[str]:

@@ -38,6 +38,8 @@ EDGE_COLOURS = {
     "api": "#7570b3",
 }
 CUT_COLOUR = "#d7191c"
+RISE = 0.05
+"""A node's outline turns dark red when its shortage rose this much since the week before."""
 
 
 def _fmt(v: float) -> str:
@@ -62,7 +64,7 @@ class NetworkView:
     def __init__(self, recorder: Recorder, width: int = 940, height: int = 540, seed: int = 7):
         self.rec = recorder
         self.w, self.h = width, height
-        self.left, self.right, self.top, self.bottom = 38, 64, 24, 30
+        self.left, self.right, self.top, self.bottom = 38, 64, 24, 40
         pos = supply_layout(recorder.model.graph, seed=seed)
         self.xy = {n: self._px(*pos[n]) for n in recorder.nodes}
         g = recorder.model.graph
@@ -137,6 +139,8 @@ class NetworkView:
                 f'stroke="{colour}" stroke-width="{width:.2f}" stroke-opacity="{opacity:.2f}"'
                 f"{dash}><title>{escape(title)}</title></path>"
             )
+        pos = index if index >= 0 else len(rec.frames) + index
+        prev = rec.frames[pos - 1] if pos > 0 else None
         for i, node in enumerate(rec.nodes):
             x, y = self.xy[node]
             fam, name = rec.families[i], rec.names[i]
@@ -144,16 +148,23 @@ class NetworkView:
             r = 4.0 + 11.0 * math.sqrt(f.size[i] / peak) if peak > 0 and f.size[i] > 0 else 4.0
             s = f.shortage[i]
             fill = shortage_colour(s) if f.active[i] else "#ffffff"
-            stroke = "#333" if f.active[i] else "#999"
+            stroke, stroke_w = ("#333", 0.8) if f.active[i] else ("#999", 0.8)
+            before = prev.shortage[i] if prev is not None else None
+            rising = s is not None and before is not None and s - before >= RISE
+            if rising:
+                stroke, stroke_w = "#b2182b", 2.4
             tip = f"{name} ({fam}, {rec.regions[i]}): " + (
                 f"shortage {100 * s:.0f}%" if s is not None else "no shortage measure"
             )
             tip += f", size {_fmt(f.size[i])}" + ("" if f.active[i] else ", exited")
+            tip += " — shortage rising" if rising else ""
+            cls = "abm-node abm-node-rising" if rising else "abm-node"
+            share = "" if s is None else f"{s:.3f}"
             out.append(
-                f'<g class="abm-node" data-name="{escape(name)}" data-shortage='
-                f'"{"" if s is None else f"{s:.3f}"}"><circle cx="{x}" cy="{y}" r="{r:.1f}" '
-                f'fill="{fill}" stroke="{stroke}" stroke-width="0.8"><title>{escape(tip)}</title>'
-                f"</circle>{self._label(x, y, r, name)}</g>"
+                f'<g class="{cls}" data-name="{escape(name)}" data-shortage="{share}">'
+                f'<circle cx="{x}" cy="{y}" r="{r:.1f}" fill="{fill}" stroke="{stroke}" '
+                f'stroke-width="{stroke_w}"><title>{escape(tip)}</title></circle>'
+                f"{self._label(x, y, r, name)}</g>"
             )
         out.append(self._legend())
         out.append("</svg>")
@@ -167,7 +178,7 @@ class NetworkView:
         )
 
     def _legend(self) -> str:
-        y = self.h - 12
+        y = self.h - 24
         parts = ['<g class="abm-legend" font-size="10" fill="#333">']
         x = self.left
         parts.append(f'<text x="{x}" y="{y + 3}">shortage</text>')
@@ -178,9 +189,14 @@ class NetworkView:
                 f'fill="{shortage_colour(k / 10)}"/>'
             )
         parts.append(f'<text x="{x + 92}" y="{y + 3}">0 → 100 %</text>')
-        x += 160
+        x += 150
+        parts.append(
+            f'<circle cx="{x}" cy="{y}" r="5" fill="#fee08b" stroke="#b2182b" stroke-width="2.4"/>'
+            f'<text x="{x + 9}" y="{y + 3}">rising</text>'
+        )
+        x += 52
         items = [
-            ("gpus", "GPU shipments", "", EDGE_COLOURS["gpus"]),
+            ("gpus", "GPUs shipped", "", EDGE_COLOURS["gpus"]),
             ("rental", "rentals / API", "", EDGE_COLOURS["rental"]),
             ("diversion", "diverted", "", EDGE_COLOURS["diversion"]),
             ("cut", "cut by a control", ' stroke-dasharray="6 4"', CUT_COLOUR),
@@ -188,13 +204,14 @@ class NetworkView:
         ]
         for _key, label, dash, colour in items:
             parts.append(
-                f'<line x1="{x}" y1="{y}" x2="{x + 22}" y2="{y}" stroke="{colour}" '
-                f'stroke-width="2.2"{dash}/><text x="{x + 26}" y="{y + 3}">{label}</text>'
+                f'<line x1="{x:.0f}" y1="{y}" x2="{x + 22:.0f}" y2="{y}" stroke="{colour}" '
+                f'stroke-width="2.2"{dash}/><text x="{x + 26:.0f}" y="{y + 3}">{label}</text>'
             )
-            x += 34 + 6 * len(label)
+            x += 30 + 5.2 * len(label)
         parts.append(
-            f'<text x="{x}" y="{y + 3}">size: capacity / output / compute · '
-            f"width: flow this week</text></g>"
+            f'<text x="{self.left}" y="{y + 18}">node size = capacity (suppliers), output '
+            "(vendors) or compute (buyers); edge width = volume moved this week; hover for "
+            "numbers</text></g>"
         )
         return "".join(parts)
 
