@@ -533,22 +533,17 @@ def logs_report(
 @app.command()
 def ui(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8765,
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (loopback by default).")
+    ] = "127.0.0.1",
 ) -> None:
-    """Serve the browser UI (until it lands: run the default scenario headless)."""
-    console.print(
-        f"The Solara UI (http://{host}:{port}) is not built yet; running the default "
-        "scenario headless instead.",
-        highlight=False,
-    )
-    run(
-        scenario="baseline",
-        seed=1,
-        weeks=None,
-        out=Path("out/ui-preview"),
-        overwrite=True,
-        quiet=False,
-    )
+    """Serve the browser UI (Solara, offline) at http://HOST:PORT until interrupted."""
+    try:
+        from viz.server import serve
+    except ImportError as exc:  # pragma: no cover - viz ships with the package
+        _fail(f"the UI package is missing ({exc}); reinstall the project")
+    console.print(f"Serving the UI at http://{host}:{port} (Ctrl+C to stop)", highlight=False)
+    serve(host=host, port=port)
 
 
 if __name__ == "__main__":
