@@ -167,7 +167,7 @@ def calibrate(
         stages, key=lambda s: (-s[2].loc[s[3], "targets_passing"], s[2].loc[s[3], "loss"])
     )
     top = []
-    for p in scores.index[:10]:
+    for p in scores.index[:5]:
         row = scores.loc[p]
         top.append(
             {

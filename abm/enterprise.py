@@ -28,11 +28,15 @@ class EnterpriseDemand(Firm):
         self.spec = spec
         dp = model.spec.parameters.demand
         first, last = (model.step_of(spec.demand_path_h100e[i][0]) for i in (0, -1))
-        s0, s1 = dp.enterprise_scale_start, dp.enterprise_scale_end
-        self.path = [
-            (step, v * s0 * (s1 / s0) ** ((step - first) / (last - first) if last > first else 0))
-            for step, v in ((model.step_of(d), v) for d, v in spec.demand_path_h100e)
-        ]
+        scale = [(first, dp.enterprise_scale_start), (last, dp.enterprise_scale_end)]
+        mid = model.step_of(dp.enterprise_scale_mid_date)
+        if first < mid < last:
+            scale.insert(1, (mid, dp.enterprise_scale_mid))
+        points = sorted({model.step_of(d) for d, _ in spec.demand_path_h100e} | {mid})
+        points = [s for s in points if first <= s <= last]
+        path = [(model.step_of(d), v) for d, v in spec.demand_path_h100e]
+        # the scaled path keeps the scale's knots, so the factor is exact between points
+        self.path = [(s, interpolate_log(path, s) * interpolate_log(scale, s)) for s in points]
         self.draws = model.stream("enterprise_demand", spec.name)
         self.noise = 0.0
         self.need_h100e = 0.0

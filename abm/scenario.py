@@ -457,12 +457,15 @@ class DemandParams(Sourced):
     """Scale factors on the enterprise demand paths (an assumption with a wide range, A19).
 
     Each enterprise's path is multiplied by a factor that moves log-linearly from
-    ``enterprise_scale_start`` at the path's first point to ``enterprise_scale_end``
-    at its last, so a fit can move the level and the growth of B-end demand without
-    rewriting every path.
+    ``enterprise_scale_start`` at the path's first point through
+    ``enterprise_scale_mid`` on ``enterprise_scale_mid_date`` to
+    ``enterprise_scale_end`` at its last point, so a fit can move the level and the
+    timing of B-end demand growth without rewriting every path.
     """
 
     enterprise_scale_start: Annotated[float, Field(gt=0)] = 1.0
+    enterprise_scale_mid: Annotated[float, Field(gt=0)] = 1.0
+    enterprise_scale_mid_date: date = date(2023, 7, 3)
     enterprise_scale_end: Annotated[float, Field(gt=0)] = 1.0
 
 
