@@ -96,6 +96,8 @@ class SupplyChainModel(Model):
         self.cn_domestic_share = 0.0
         self._deny_cache: dict[tuple[int, str, str, str], bool] = {}
         self.in_transit: list[Shipment] = []
+        self._transit_by_buyer: dict[str, list[Shipment]] = defaultdict(list)
+        self._rules_today: tuple[date, int, list[ControlRule]] | None = None
         self._order_seq = 0
         self.products: dict[str, Product] = {
             p.name: Product(
@@ -382,7 +384,17 @@ class SupplyChainModel(Model):
     def check(self, item: Item, origin: str, destination: str, buyer: str) -> Decision:
         """The pure shipment check under today's rules (see :mod:`abm.controls`)."""
         shipped = _CapView(self.capped_shipped, self.date.year)
-        return check_shipment(self.rules, item, origin, destination, buyer, self.date, shipped)
+        return check_shipment(
+            self.rules_in_force(), item, origin, destination, buyer, self.date, shipped
+        )
+
+    def rules_in_force(self) -> list[ControlRule]:
+        """The rules in force today, in scenario order (kept until the date or the rules change)."""
+        key = self._rules_today
+        if key is None or key[0] != self.date or key[1] != len(self.rules):
+            today = [r for r in self.rules if r.in_force(self.date)]
+            self._rules_today = key = (self.date, len(self.rules), today)
+        return key[2]
 
     def clearance(self, item: Item, origin: str, buyer: Any) -> Decision:
         """This week's verdict for a shipment, licences included.
@@ -474,17 +486,28 @@ class SupplyChainModel(Model):
     def dispatch(self, shipment: Shipment) -> None:
         """Put a shipment in transit."""
         self.in_transit.append(shipment)
+        self._transit_by_buyer[shipment.buyer].append(shipment)
+
+    def in_transit_to(self, buyer: str) -> list[Shipment]:
+        """Shipments on their way to ``buyer``, in dispatch order."""
+        return self._transit_by_buyer.get(buyer, [])
 
     def in_transit_h100e(self, buyer: str) -> float:
         """Compute in transit to ``buyer``, H100e."""
-        return sum(
-            s.units * self.products[s.product].h100e for s in self.in_transit if s.buyer == buyer
-        )
+        products = self.products
+        return sum(s.units * products[s.product].h100e for s in self.in_transit_to(buyer))
 
     # stage 6
     def _deliver_and_serve(self) -> None:
         arrived = [s for s in self.in_transit if s.arrival_step <= self.week]
         self.in_transit = [s for s in self.in_transit if s.arrival_step > self.week]
+        if arrived:
+            for name in {s.buyer for s in arrived}:
+                still = [s for s in self._transit_by_buyer[name] if s.arrival_step > self.week]
+                if still:
+                    self._transit_by_buyer[name] = still
+                else:
+                    del self._transit_by_buyer[name]
         for s in arrived:
             buyer = self.agent_by_name[s.buyer]
             if buyer.country == "CN":

@@ -66,7 +66,7 @@ class GPUVendor(Firm):
         self.spec = spec
         self.products: dict[str, Product] = {}
         self.orders: dict[str, list[Order]] = {}
-        self._backlog: dict[str, int] | None = None  # outstanding units per product
+        self._backlog: dict[str, int] = {}  # outstanding units per product, kept current
         self.finished: dict[str, int] = {}
         self.dies: dict[str, float] = {}
         self.price: dict[str, float] = {}
@@ -94,7 +94,7 @@ class GPUVendor(Firm):
         """Add a product to the catalogue (at start, or a variant designed in the run)."""
         self.products[p.name] = p
         self.orders[p.name] = []
-        self._backlog = None
+        self._backlog[p.name] = 0
         self.finished[p.name] = 0
         self.dies[p.name] = 0.0
         self.price[p.name] = p.list_price_usd
@@ -114,7 +114,7 @@ class GPUVendor(Firm):
         """Book a buyer's order into the backlog of its product."""
         self.orders[order.product].append(order)
         self.ordered_this_week[order.product] += order.quantity
-        self._backlog = None
+        self._backlog[order.product] += order.outstanding
 
     def receive_dies(self, product: str, dies: float) -> None:
         """Good dies arrive from the foundry."""
@@ -188,16 +188,17 @@ class GPUVendor(Firm):
     def backlog_units(self, product: str | None = None) -> int:
         """Units ordered and not yet shipped (one product, or all).
 
-        Kept per product until an order arrives, ships or is cancelled (the only
-        ways ``outstanding`` changes), so the many lookups of a week are cheap.
+        Kept current per product as orders arrive, ship or are cancelled (the
+        only ways ``outstanding`` changes), so the many lookups of a week are
+        cheap; :meth:`backlog_recount` recounts it from the orders.
         """
-        if self._backlog is None:
-            self._backlog = {
-                n: sum(o.outstanding for o in orders) for n, orders in self.orders.items()
-            }
         if product is not None:
             return self._backlog.get(product, 0)
         return sum(self._backlog.values())
+
+    def backlog_recount(self) -> dict[str, int]:
+        """Outstanding units per product counted from the orders (checks the kept totals)."""
+        return {n: sum(o.outstanding for o in orders) for n, orders in self.orders.items()}
 
     def active_products(self) -> list[Product]:
         """Products on sale, launching within their build time, or with orders still to serve."""
@@ -401,7 +402,7 @@ class GPUVendor(Firm):
                 if g <= 0:
                     continue
                 order.outstanding -= int(g)
-                self._backlog = None
+                self._backlog[name] -= int(g)
                 slot = per_buyer.setdefault(order.buyer, [0, order.step])
                 slot[0] += int(g)
                 slot[1] = min(slot[1], order.step)
@@ -534,7 +535,7 @@ class GPUVendor(Firm):
         """Cancel up to ``units`` of an order's outstanding quantity; returns units cancelled."""
         n = min(units, order.outstanding)
         order.outstanding -= n
-        self._backlog = None
+        self._backlog[order.product] -= n
         return n
 
     def newest_product(self) -> Product | None:
