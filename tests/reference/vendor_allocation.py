@@ -9,6 +9,7 @@ bookkeeping differs (the vendor keeps its outstanding units current).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
