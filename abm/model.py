@@ -99,6 +99,7 @@ class SupplyChainModel(Model):
         self._transit_by_buyer: dict[str, list[Shipment]] = defaultdict(list)
         self._rules_today: tuple[date, int, list[ControlRule]] | None = None
         self._order_seq = 0
+        self._outstanding: dict[str, int] = defaultdict(int)  # per buyer, all vendors
         self.products: dict[str, Product] = {
             p.name: Product(
                 **{
@@ -367,7 +368,16 @@ class SupplyChainModel(Model):
             buyer.spec.priority,
         )
         vendor.receive_order(order)
+        self._outstanding[buyer.name] += units
         return order
+
+    def outstanding_units(self, buyer: str) -> int:
+        """Units ``buyer`` has on order and not yet shipped or cancelled, all vendors."""
+        return self._outstanding.get(buyer, 0)
+
+    def order_reduced(self, buyer: str, units: int) -> None:
+        """Book ``units`` of ``buyer``'s outstanding orders as shipped or cancelled."""
+        self._outstanding[buyer] -= units
 
     # stage 4
     def _supply(self) -> None:

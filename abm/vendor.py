@@ -451,6 +451,7 @@ class GPUVendor(Firm):
                 units = int(units_by[b])
                 order_step = int(first_step[b])
                 buyer = m.agent_by_name[buyer_name]
+                m.order_reduced(buyer_name, units)
                 price = self.price[name]
                 d = decisions[buyer_name]
                 self.finished[name] -= units
@@ -596,6 +597,7 @@ class GPUVendor(Firm):
         n = min(units, order.outstanding)
         order.outstanding -= n
         self._backlog[order.product] -= n
+        self.model.order_reduced(order.buyer, n)
         return n
 
     def newest_product(self) -> Product | None:

@@ -110,6 +110,7 @@ def allocate_and_ship(self: GPUVendor) -> None:
                 continue
             order.outstanding -= int(g)
             self._backlog[name] -= int(g)
+            m.order_reduced(order.buyer, int(g))
             slot = per_buyer.setdefault(order.buyer, [0, order.step])
             slot[0] += int(g)
             slot[1] = min(slot[1], order.step)
