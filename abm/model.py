@@ -37,9 +37,19 @@ from abm.products import Product
 from abm.records import Order, Shipment
 from abm.scenario import Scenario, load_scenario
 from abm.shocks import REGISTRY as SHOCKS
+from abm.synthetic import expand_synthetic
 from abm.vendor import GPUVendor
 
 log = logging.getLogger(__name__)
+
+MARKET_EDGE_LIMIT = 20_000
+"""Most rental (cloud -> renter) or API (lab -> enterprise) edges drawn per region.
+
+Those markets clear region-wide (every cloud serves every renter of its
+region), so the edges only describe the graph; above this count (synthetic
+worlds of thousands of firms) a region's market edges are left out and
+counted in ``graph.graph["omitted_market_edges"]``.
+"""
 
 
 class SupplyChainModel(Model):
@@ -79,6 +89,8 @@ class SupplyChainModel(Model):
         self, spec: Scenario, seed: int = 0, run_id: str | None = None, log_events: bool = True
     ) -> None:
         super().__init__(rng=seed)
+        if spec.world.synthetic is not None:  # build the synthetic firms (abm.synthetic)
+            spec = expand_synthetic(spec)
         self.spec = spec
         self.seed = int(seed)
         self.run_id = run_id or f"{spec.name}-s{seed}"
@@ -207,18 +219,26 @@ class SupplyChainModel(Model):
             for c in self.clouds:
                 if c.country in br.spec.targets:
                     g.add_edge(br.unique_id, c.unique_id, kind="diversion")
+        omitted: dict[str, int] = defaultdict(int)
         for r in REGIONS:
             sellers = [c for c in self.clouds if c.region == r]
             renters = [x for x in self.labs if x.region == r and x.spec.rents]
             renters += [e for e in self.enterprises if e.region == r]
-            for c in sellers:
-                for x in renters:
-                    g.add_edge(c.unique_id, x.unique_id, kind="rental")
-            for lab in self.labs:
-                if lab.name in self.api_shares[r]:
-                    for e in self.enterprises:
-                        if e.region == r:
-                            g.add_edge(lab.unique_id, e.unique_id, kind="api")
+            if len(sellers) * len(renters) <= MARKET_EDGE_LIMIT:
+                for c in sellers:
+                    for x in renters:
+                        g.add_edge(c.unique_id, x.unique_id, kind="rental")
+            else:
+                omitted["rental"] += len(sellers) * len(renters)
+            api_labs = [lab for lab in self.labs if lab.name in self.api_shares[r]]
+            buyers = [e for e in self.enterprises if e.region == r]
+            if len(api_labs) * len(buyers) <= MARKET_EDGE_LIMIT:
+                for lab in api_labs:
+                    for e in buyers:
+                        g.add_edge(lab.unique_id, e.unique_id, kind="api")
+            else:
+                omitted["api"] += len(api_labs) * len(buyers)
+        g.graph["omitted_market_edges"] = dict(omitted)
         self.graph = g
         self.space = Network(g, random=self.random, layout=None)
         for a in self.agents:
