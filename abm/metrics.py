@@ -338,11 +338,13 @@ class MetricLog:
         """Evaluate every declared metric at the model's current step."""
         step = model.week
         for mt in METRICS:
-            for scope, value in mt.collect(model):
-                self.step.append(step)
-                self.name.append(mt.name)
-                self.scope.append(scope)
-                self.value.append(float(value))
+            rows = list(mt.collect(model))
+            if not rows:
+                continue
+            self.step.extend([step] * len(rows))
+            self.name.extend([mt.name] * len(rows))
+            self.scope.extend([r[0] for r in rows])
+            self.value.extend([float(r[1]) for r in rows])
 
     def to_arrow(self) -> pa.Table:
         """All rows as an Arrow table (without run keys)."""

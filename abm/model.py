@@ -187,8 +187,16 @@ class SupplyChainModel(Model):
         self.brokers = [Broker(self, s) for s in w.brokers]
         self.buyers = [*self.clouds, *self.labs]
         self.compute_users = [*self.labs, *self.enterprises]
+        # agents never change region: the regional markets' members, in world order
+        self.labs_in = {r: [x for x in self.labs if x.region == r] for r in REGIONS}
+        self.enterprises_in = {r: [e for e in self.enterprises if e.region == r] for r in REGIONS}
+        self.clouds_in = {r: [c for c in self.clouds if c.region == r] for r in REGIONS}
         self.agent_by_name: dict[str, Any] = {a.name: a for a in self.agents}
         self.api_shares = self._api_shares()
+        self._api_labs = {
+            r: [(self.agent_by_name[n], share) for n, share in self.api_shares[r].items()]
+            for r in REGIONS
+        }
 
     def _api_shares(self) -> dict[str, dict[str, float]]:
         shares: dict[str, dict[str, float]] = {r: {} for r in REGIONS}
@@ -560,8 +568,8 @@ class SupplyChainModel(Model):
         self, region: str
     ) -> tuple[list[Any], np.ndarray, np.ndarray, np.ndarray]:
         rp = self.spec.parameters.rental
-        labs = [x for x in self.labs if x.region == region and x.active and x.spec.rents]
-        ents = [e for e in self.enterprises if e.region == region]
+        labs = [x for x in self.labs_in[region] if x.active and x.spec.rents]
+        ents = self.enterprises_in[region]
         who = [*labs, *ents]
         need = np.array([x.rental_need for x in labs] + [e.direct_need_h100e for e in ents])
         ref = np.array(
@@ -574,7 +582,7 @@ class SupplyChainModel(Model):
     def _clear_rentals(self, region: str) -> None:
         rp = self.spec.parameters.rental
         who, need, ref, eps = self._rental_participants(region)
-        clouds = [c for c in self.clouds if c.region == region and c.active]
+        clouds = [c for c in self.clouds_in[region] if c.active]
         supply = sum(c.rentable_h100e() for c in clouds)
         if len(who) == 0:
             self.rental_wanted[region] = 0.0
@@ -605,27 +613,24 @@ class SupplyChainModel(Model):
                 x.serve(float(served), price)
             else:
                 x.direct_served_h100e = float(served)
-        for lab in self.labs:  # labs that do not rent serve from their own fleet
-            if lab.region == region and lab.active and not lab.spec.rents:
+        for lab in self.labs_in[region]:  # labs that do not rent serve from their own fleet
+            if lab.active and not lab.spec.rents:
                 lab.serve(0.0, price)
-        for e in self.enterprises:
-            if e.region == region:
-                e.api_served_h100e = sum(
-                    e.api_need_h100e * share * self.agent_by_name[lab].inference_served_share
-                    for lab, share in self.api_shares[region].items()
-                )
+        api_labs = [(share, lab.inference_served_share) for lab, share in self._api_labs[region]]
+        for e in self.enterprises_in[region]:
+            need = e.api_need_h100e
+            e.api_served_h100e = sum(need * share * served for share, served in api_labs)
 
     def _region_shortage(self) -> None:
         for r in REGIONS:
             need = unmet = 0.0
-            for lab in self.labs:
-                if lab.region == r and lab.active:
+            for lab in self.labs_in[r]:
+                if lab.active:
                     need += lab.need
                     unmet += lab.shortage * lab.need
-            for e in self.enterprises:
-                if e.region == r:
-                    need += e.need_h100e
-                    unmet += e.shortage_ratio * e.need_h100e
+            for e in self.enterprises_in[r]:
+                need += e.need_h100e
+                unmet += e.shortage_ratio * e.need_h100e
             self.region_shortage[r] = unmet / need if need > 0 else 0.0
 
     # stage 7
