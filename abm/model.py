@@ -37,6 +37,7 @@ from abm.products import Product
 from abm.records import Order, Shipment
 from abm.scenario import Scenario, load_scenario
 from abm.shocks import REGISTRY as SHOCKS
+from abm.statelog import AgentStateLog
 from abm.synthetic import expand_synthetic
 from abm.vendor import GPUVendor
 
@@ -98,7 +99,7 @@ class SupplyChainModel(Model):
         self.date = spec.start_date
         self.events = EventLog(enabled=log_events)
         self.metrics = MetricLog()
-        self.agent_rows: list[tuple] = []
+        self.agent_states = AgentStateLog()
         self.counters: dict[str, int] = defaultdict(int)
         self.rules: list[ControlRule] = [ControlRule(r, spec.country_groups) for r in spec.policies]
         self.capped_shipped: dict[tuple[int, str, str], int] = defaultdict(int)
@@ -636,8 +637,12 @@ class SupplyChainModel(Model):
     # stage 7
     def _record(self) -> None:
         self.metrics.collect(self)
-        for a in self.agents:
-            self.agent_rows.append((self.week, a.name, a.family, a.region, a.state()))
+        self.agent_states.collect(self.week, list(self.agents))
+
+    @property
+    def agent_rows(self) -> list[tuple[int, str, str, str, dict[str, float]]]:
+        """Recorded agent state as ``(step, agent, family, region, state)`` rows."""
+        return list(self.agent_states.rows())
 
     # ------------------------------------------------------- accounting
 
