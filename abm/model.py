@@ -111,6 +111,9 @@ class SupplyChainModel(Model):
         self.in_transit: list[Shipment] = []
         self._transit_by_buyer: dict[str, list[Shipment]] = defaultdict(list)
         self._rules_today: tuple[date, int, list[ControlRule]] | None = None
+        self._caps_today = False
+        self._end_users_today: frozenset[str] = frozenset()
+        self._checks_today: dict[tuple[int, str, str, str], tuple[Item, Decision]] = {}
         self._order_seq = 0
         self._outstanding: dict[str, int] = defaultdict(int)  # per buyer, all vendors
         self.products: dict[str, Product] = {
@@ -422,10 +425,21 @@ class SupplyChainModel(Model):
 
     def check(self, item: Item, origin: str, destination: str, buyer: str) -> Decision:
         """The pure shipment check under today's rules (see :mod:`abm.controls`)."""
+        rules = self.rules_in_force()
         shipped = _CapView(self.capped_shipped, self.date.year)
-        return check_shipment(
-            self.rules_in_force(), item, origin, destination, buyer, self.date, shipped
-        )
+        if self._caps_today:  # caps count each buyer's shipments as they go: no reuse
+            return check_shipment(rules, item, origin, destination, buyer, self.date, shipped)
+        # Without caps the buyer matters only through end-user lists: a buyer no rule
+        # in force names gets the same decision as any other, so decisions are reused
+        # for the day (the many buyers of a synthetic world share a handful).
+        who = buyer if buyer in self._end_users_today else ""
+        key = (id(item), origin, destination, who)
+        hit = self._checks_today.get(key)
+        if hit is not None and hit[0] is item:
+            return hit[1]
+        d = check_shipment(rules, item, origin, destination, who, self.date, shipped)
+        self._checks_today[key] = (item, d)
+        return d
 
     def rules_in_force(self) -> list[ControlRule]:
         """The rules in force today, in scenario order (kept until the date or the rules change)."""
@@ -433,6 +447,11 @@ class SupplyChainModel(Model):
         if key is None or key[0] != self.date or key[1] != len(self.rules):
             today = [r for r in self.rules if r.in_force(self.date)]
             self._rules_today = key = (self.date, len(self.rules), today)
+            self._caps_today = any(
+                r.spec.quantity_cap_units_per_buyer_year is not None for r in today
+            )
+            self._end_users_today = frozenset(u for r in today for u in r.end_users)
+            self._checks_today = {}
         return key[2]
 
     def clearance(self, item: Item, origin: str, buyer: Any) -> Decision:
