@@ -627,7 +627,7 @@ class SupplyChainModel(Model):
             if fleet > 0
             else 1.0
         )
-        for x, served in zip(who, res.served, strict=True):
+        for x, served in zip(who, res.served.tolist(), strict=True):
             if isinstance(x, AILab):
                 x.rented_training_eff = train_eff
                 x.serve(float(served), price)
@@ -639,7 +639,7 @@ class SupplyChainModel(Model):
         api_labs = [(share, lab.inference_served_share) for lab, share in self._api_labs[region]]
         for e in self.enterprises_in[region]:
             need = e.api_need_h100e
-            e.api_served_h100e = sum(need * share * served for share, served in api_labs)
+            e.api_served_h100e = sum([need * share * served for share, served in api_labs])
 
     def _region_shortage(self) -> None:
         for r in REGIONS:
