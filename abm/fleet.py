@@ -75,7 +75,7 @@ class Buyer(Firm):
     def pipeline_h100e(self) -> float:
         """Compute ordered and not yet installed (outstanding orders + in transit), H100e."""
         products = self.model.products
-        ordered = sum(products[o.product].h100e * o.outstanding for o in self.open_orders)
+        ordered = sum([products[o.product].h100e * o.outstanding for o in self.open_orders])
         return ordered + self.model.in_transit_h100e(self.name)
 
     def receive(self, shipment: Shipment) -> None:

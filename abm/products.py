@@ -9,6 +9,7 @@ https://glennklockwood.com/garden/processors/h100 — facts.csv F039).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date
 
 H100_BF16_DENSE_TFLOPS = 989.0
@@ -69,7 +70,7 @@ class Product:
     variant_of: str | None = None
     training_efficiency: float = 1.0
 
-    @property
+    @cached_property
     def h100e(self) -> float:
         """Compute of one unit in H100-equivalents."""
         return self.bf16_tflops / H100_BF16_DENSE_TFLOPS

@@ -442,14 +442,14 @@ class GPUVendor(Firm):
             # one consignment per buyer, in the order of each buyer's first served order
             got_buyer = buyer_ix[got]
             units_by = np.bincount(got_buyer, weights=given[got], minlength=len(allowed))
-            steps = np.fromiter((cleared[i].step for i in got.tolist()), np.int64, len(got))
-            first_step = np.full(len(allowed), np.iinfo(np.int64).max, dtype=np.int64)
-            np.minimum.at(first_step, got_buyer, steps)
             uniq, first_pos = np.unique(got_buyer, return_index=True)
-            for b in uniq[np.argsort(first_pos, kind="stable")].tolist():
+            first = np.argsort(first_pos, kind="stable")
+            # orders are kept in the order they were placed (steps never decrease), so a
+            # buyer's first served order is its oldest: the shipment's order step
+            for b, pos in zip(uniq[first].tolist(), got[first_pos[first]].tolist(), strict=True):
                 buyer_name = allowed[b]
                 units = int(units_by[b])
-                order_step = int(first_step[b])
+                order_step = cleared[pos].step
                 buyer = m.agent_by_name[buyer_name]
                 m.order_reduced(buyer_name, units)
                 price = self.price[name]
