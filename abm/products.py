@@ -9,8 +9,8 @@ https://glennklockwood.com/garden/processors/h100 — facts.csv F039).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import date
+from functools import cached_property
 
 H100_BF16_DENSE_TFLOPS = 989.0
 """Dense BF16 TFLOPS of an H100 SXM (facts.csv F039); 1 H100e of compute."""
