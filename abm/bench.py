@@ -102,29 +102,37 @@ def _baseline_once(seed: int, weeks: int | None) -> tuple[float, float, int]:
     from abm.model import SupplyChainModel
     from abm.outputs import write_run
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model = SupplyChainModel.from_scenario("baseline", seed=seed, weeks=weeks)
     model.run()
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as d:
         write_run(model, Path(d), datetime.now(UTC))
-    t2 = time.perf_counter()
-    return t1 - t0, t2 - t0, len(model.events)
+    t2, c2 = time.perf_counter(), time.process_time()
+    return t1 - t0, t2 - t0, c1 - c0, c2 - c0, len(model.events)
 
 
 def baseline_times(runs: int = 5, seed: int = 1, weeks: int | None = None) -> dict[str, Any]:
-    """Median wall time of baseline runs: build + simulate, and with files written."""
-    sim, total, events = [], [], 0
+    """Median wall time of baseline runs: build + simulate, and with files written.
+
+    CPU times (``*_cpu_s``) are given too: on a busy machine they are closer to
+    what the run takes on a quiet one.
+    """
+    sim, total, sim_cpu, total_cpu, events = [], [], [], [], 0
     for _ in range(runs):
-        s, t, events = _baseline_once(seed, weeks)
+        s, t, sc, tc, events = _baseline_once(seed, weeks)
         sim.append(s)
         total.append(t)
+        sim_cpu.append(sc)
+        total_cpu.append(tc)
     return {
         "runs": runs,
         "weeks": weeks or 261,
         "events": events,
         "simulate_s": statistics.median(sim),
         "with_files_s": statistics.median(total),
+        "simulate_cpu_s": statistics.median(sim_cpu),
+        "with_files_cpu_s": statistics.median(total_cpu),
         "simulate_all_s": sim,
         "with_files_all_s": total,
     }
@@ -174,7 +182,7 @@ def _scale_child(agents: int, weeks: int | None, stages: bool) -> dict[str, Any]
 
     from abm.model import SupplyChainModel
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model = SupplyChainModel(synthetic_spec(agents, weeks), seed=1)
     t1 = time.perf_counter()
     if stages:
@@ -182,7 +190,7 @@ def _scale_child(agents: int, weeks: int | None, stages: bool) -> dict[str, Any]
     else:
         model.run()
         spent = None
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     return {
         "agents_requested": agents,
         "agents": len(model.agents),
@@ -191,6 +199,7 @@ def _scale_child(agents: int, weeks: int | None, stages: bool) -> dict[str, Any]
         "build_s": t1 - t0,
         "simulate_s": t2 - t1,
         "total_s": t2 - t0,
+        "total_cpu_s": c2 - c0,
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "stages_s": spent,
     }
@@ -321,13 +330,14 @@ def table(r: dict[str, Any]) -> str:
         "| benchmark | measured | target |",
         "|---|---|---|",
         f"| baseline run, build + simulate ({b['weeks']} weeks, median of {b['runs']}) "
-        f"| {b['simulate_s']:.2f} s | ≤ 1 s |",
-        f"| baseline run with its files | {b['with_files_s']:.2f} s | ≤ 1.5 s |",
+        f"| {b['simulate_s']:.2f} s (CPU {b['simulate_cpu_s']:.2f} s) | ≤ 1 s |",
+        f"| baseline run with its files | {b['with_files_s']:.2f} s "
+        f"(CPU {b['with_files_cpu_s']:.2f} s) | ≤ 1.5 s |",
     ]
     for s in r["scaling"]:
         lines.append(
             f"| synthetic world, {s['agents']:,} agents, {s['weeks']} weeks "
-            f"| {s['total_s']:.1f} s (build {s['build_s']:.1f} s), "
+            f"| {s['total_s']:.1f} s (CPU {s['total_cpu_s']:.1f} s; build {s['build_s']:.1f} s), "
             f"peak {s['peak_mib']:,.0f} MiB | "
             + ("≤ 60 s, ≤ 2 GiB" if s["agents_requested"] == 10_000 else "")
             + " |"
