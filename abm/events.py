@@ -113,7 +113,8 @@ class EventLog:
     def columns(self) -> dict[str, list]:
         """The rows as one list per column of :data:`EVENT_COLUMNS`."""
         if self._pending:
-            for col, values in zip(self._columns.values(), zip(*self._pending), strict=True):
+            by_column = zip(*self._pending, strict=True)
+            for col, values in zip(self._columns.values(), by_column, strict=True):
                 col.extend(values)
             self._pending.clear()
         return self._columns
