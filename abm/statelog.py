@@ -26,14 +26,17 @@ class AgentStateLog:
         # per step: (step, agents' (name, family, region), layout: keys per agent, values)
         self.steps: list[tuple[int, tuple, tuple, np.ndarray]] = []
         self._agents: tuple = ()
+        self._agent_objs: list[Any] = []
         self._layout: tuple = ()
         self._n = 0
 
     def collect(self, step: int, agents: Sequence[Any]) -> None:
         """Record every agent's ``state()`` at ``step``."""
-        ids = tuple((a.name, a.family, a.region) for a in agents)
-        if ids == self._agents:
-            ids = self._agents  # share the keys between steps
+        if agents == self._agent_objs:  # the same agents as last step: share their keys
+            ids = self._agents
+        else:
+            ids = tuple((a.name, a.family, a.region) for a in agents)
+            self._agent_objs = list(agents)
         states = [a.state() for a in agents]
         layout = tuple(tuple(s) for s in states)
         if layout == self._layout:
