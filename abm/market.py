@@ -112,6 +112,8 @@ def allocate_priority(
         Integer units per claimant.
     """
     req = _as_int_array(requests, "requests")
+    if int(req.sum()) <= available:  # every class fits: everyone gets its request
+        return req.copy()
     pri = np.asarray(priorities)
     out = np.zeros(len(req), dtype=np.int64)
     remaining = int(available)

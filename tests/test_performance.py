@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abm.market import allocate_pro_rata
+from abm.market import allocate_priority, allocate_pro_rata
 from abm.model import SupplyChainModel
 from abm.scenario import load_scenario
 from abm.vendor import GPUVendor
@@ -87,3 +87,16 @@ def test_pro_rata_matches_loop_version(requests, available, weighted, data):
     assert got.tolist() == want.tolist()
     assert got.sum() <= max(available, 0) or got.sum() == sum(requests)
     assert (np.asarray(got) <= np.asarray(requests, dtype=np.int64)).all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pairs=st.lists(st.tuples(st.integers(0, 3000), st.integers(0, 3)), max_size=30),
+    available=st.integers(0, 40000),
+)
+def test_priority_matches_loop_version(pairs, available):
+    requests = [r for r, _ in pairs]
+    priorities = [p for _, p in pairs]
+    got = allocate_priority(available, requests, priorities)
+    want = ref.allocate_priority_loop(available, requests, priorities)
+    assert got.tolist() == want.tolist()

@@ -81,6 +81,35 @@ def allocate_pro_rata_loop(
     return out
 
 
+def allocate_priority_loop(
+    available: int,
+    requests: Sequence[int] | np.ndarray,
+    priorities: Sequence[int] | np.ndarray,
+) -> np.ndarray:
+    """Serve higher priority classes first, pro-rata within a class.
+
+    Args:
+        available: Units to hand out.
+        requests: Units each claimant asks for.
+        priorities: Integer class per claimant; larger is served first.
+
+    Returns:
+        Integer units per claimant.
+    """
+    req = np.asarray(requests, dtype=np.int64)
+    pri = np.asarray(priorities)
+    out = np.zeros(len(req), dtype=np.int64)
+    remaining = int(available)
+    for level in sorted(set(pri.tolist()), reverse=True):
+        idx = np.flatnonzero(pri == level)
+        got = allocate_pro_rata_loop(remaining, req[idx])
+        out[idx] = got
+        remaining -= int(got.sum())
+        if remaining <= 0:
+            break
+    return out
+
+
 def allocate_and_ship(self: GPUVendor) -> None:
     """Clear each buyer with the controls, share finished units over cleared orders, ship."""
     m = self.model
