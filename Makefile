@@ -2,6 +2,7 @@
 #   make test [PYTEST_ARGS='-k foo']   run the test suite
 #   make ui                            start the UI (abm ui)
 #   make lint / make format            ruff checks / fixes
+#   make bench [BENCH_ARGS=--quick]    benchmark suite -> bench/results.json (abm bench)
 #   make clean                         remove .venv and caches
 #   make PYTHON=/path/to/python3.12    choose the interpreter used to create .venv
 
@@ -10,11 +11,12 @@ SHELL := /bin/sh
 
 PYTHON ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 VENV := .venv
 VENV_PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv ui test lint format clean
+.PHONY: venv ui test bench lint format clean
 
 # Setuptools' editable install maps only the top-level packages that existed at
 # install time (and freezes a package without __init__.py as a namespace), so
@@ -48,6 +50,9 @@ ui: venv
 
 test: venv
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(VENV)/bin/abm bench $(BENCH_ARGS)
 
 lint: venv
 	@status=0; \

@@ -84,7 +84,7 @@ class Broker(Firm):
         self.open_orders = [o for o in self.open_orders if o.outstanding > 0]
         target = self.wanted_units() * STOCK_WEEKS
         pipeline = sum(o.outstanding for o in self.open_orders) + self.stock_units()
-        pipeline += sum(s.units for s in m.in_transit if s.buyer == self.name)
+        pipeline += sum(s.units for s in m.in_transit_to(self.name))
         gap = target - pipeline
         if gap <= 0:
             return

@@ -134,6 +134,92 @@ def scenarios_validate(
 
 
 @app.command()
+def world(
+    out: Annotated[Path, typer.Argument(help="YAML file to write.")],
+    agents: Annotated[
+        int, typer.Option(min=0, help="About this many synthetic firms (80% enterprises, ...).")
+    ] = 10_000,
+    enterprises: Annotated[
+        int | None, typer.Option(min=0, help="Enterprise firms (overrides --agents' split).")
+    ] = None,
+    labs: Annotated[int | None, typer.Option(min=0, help="Small labs (overrides).")] = None,
+    clouds: Annotated[int | None, typer.Option(min=0, help="Clouds (overrides).")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the split (not of the runs).")] = 0,
+    base: Annotated[str, typer.Option("--from", help="Scenario to scale up.")] = "baseline",
+    name: Annotated[
+        str | None, typer.Option(help="Scenario name (default: the file's stem).")
+    ] = None,
+    expand: Annotated[
+        bool, typer.Option(help="Write every firm instead of extends + world.synthetic.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+) -> None:
+    """Write a synthetic-world scenario: thousands of firms derived from a scenario's real ones."""
+    from abm.synthetic import expand_synthetic, synthetic_counts
+
+    if out.exists() and not overwrite:
+        _fail(f"{out}: exists; pass --overwrite to replace it")
+    counts = synthetic_counts(agents, seed)
+    updates = {"enterprises": enterprises, "labs": labs, "clouds": clouds}
+    counts = counts.model_copy(update={k: v for k, v in updates.items() if v is not None})
+    name = name or out.stem
+    try:
+        spec = load_scenario(base)
+    except ScenarioError as exc:
+        _fail(str(exc))
+    syn = counts.model_dump()
+    if expand:
+        world_spec = spec.world.model_copy(update={"synthetic": counts})
+        full = expand_synthetic(spec.model_copy(update={"world": world_spec, "name": name}))
+        data = full.model_dump(mode="json", exclude_defaults=True)
+        data.pop("extends", None)
+    else:
+        data = {
+            "name": name,
+            "description": f"{base} scaled up: {syn['enterprises']:,} enterprise firms, "
+            f"{syn['labs']:,} small labs, {syn['clouds']:,} clouds (abm world).",
+            "extends": base,
+            "world": {"synthetic": syn},
+        }
+    try:
+        load_scenario_text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(load_scenario_text, encoding="utf-8")
+        check = load_scenario(out)
+    except ScenarioError as exc:
+        _fail(f"the written scenario does not validate: {exc}")
+    n = len(check.world.clouds) + len(check.world.labs) + len(check.world.enterprises)
+    if check.world.synthetic is not None:
+        full = expand_synthetic(check)
+        n = len(full.world.clouds) + len(full.world.labs) + len(full.world.enterprises)
+    console.print(f"wrote {out} ({n:,} clouds, labs and enterprises)", highlight=False)
+
+
+@app.command()
+def bench(
+    quick: Annotated[
+        bool, typer.Option(help="A short smoke (seconds): checks the suite runs, not the targets.")
+    ] = False,
+    out: Annotated[Path, typer.Option(help="JSON results file.")] = Path("bench/results.json"),
+    agents: Annotated[
+        str | None, typer.Option(help="Synthetic world sizes, comma-separated (100,1000,10000).")
+    ] = None,
+) -> None:
+    """Run the benchmark suite: baseline run, stage times, scaling, memory, batch throughput."""
+    from abm.bench import run_suite, table
+
+    sizes = tuple(int(x) for x in agents.split(",")) if agents else None
+    result = run_suite(
+        quick=quick,
+        out=out,
+        scale_agents=sizes,
+        progress=lambda msg: err.print(f"[dim]bench: {msg}[/]", highlight=False),
+    )
+    console.print(table(result), highlight=False, soft_wrap=True)
+    console.print(f"\nwrote {out}", highlight=False)
+
+
+@app.command()
 def metrics(
     markdown: Annotated[bool, typer.Option(help="Print the docs table.")] = False,
 ) -> None:

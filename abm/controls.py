@@ -155,6 +155,7 @@ class ControlRule:
         self.origins_exclude = expand(spec.origins_exclude, groups)
         self.destinations = expand(spec.destinations, groups)
         self.end_users = frozenset(spec.end_users)
+        self._covers: dict[tuple[int, str, str, str], tuple[Item, bool]] = {}
 
     def in_force(self, day: date) -> bool:
         """Effective on ``day`` (and not ended)."""
@@ -179,7 +180,21 @@ class ControlRule:
         return not (buyer and self.end_users and buyer not in self.end_users)
 
     def covers(self, item: Item, origin: str, destination: str, buyer: str) -> bool:
-        """Whether the rule applies to this shipment, whatever the date."""
+        """Whether the rule applies to this shipment, whatever the date.
+
+        Rules and items do not change, so answers are kept (per item object).
+        """
+        key = (id(item), origin, destination, buyer)
+        hit = self._covers.get(key)
+        if hit is not None and hit[0] is item:
+            return hit[1]
+        if len(self._covers) > 100_000:
+            self._covers.clear()
+        found = self._covers_now(item, origin, destination, buyer)
+        self._covers[key] = (item, found)
+        return found
+
+    def _covers_now(self, item: Item, origin: str, destination: str, buyer: str) -> bool:
         if self.end_users and buyer not in self.end_users:
             return False
         if not self.covers_place(origin, destination, buyer):

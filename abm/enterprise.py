@@ -17,6 +17,11 @@ from abm.firm import Firm
 from abm.ordering import interpolate_log
 from abm.scenario import EnterpriseSpec
 
+NOISE_BLOCK = 64
+"""Demand-noise draws fetched at a time (the stream gives the same numbers either way)."""
+
+_PRICE_FACTORS: dict[tuple[float, float, float], float] = {}
+
 
 class EnterpriseDemand(Firm):
     """Aggregate enterprise demand of one sector in one region."""
@@ -38,6 +43,7 @@ class EnterpriseDemand(Firm):
         # the scaled path keeps the scale's knots, so the factor is exact between points
         self.path = [(s, interpolate_log(path, s) * interpolate_log(scale, s)) for s in points]
         self.draws = model.stream("enterprise_demand", spec.name)
+        self._noise_block: list[float] = []  # draws taken ahead, in stream order
         self.noise = 0.0
         self.need_h100e = 0.0
         self.api_need_h100e = 0.0
@@ -48,7 +54,10 @@ class EnterpriseDemand(Firm):
     def update_demand(self) -> None:
         """Demand this week: path x shocks x noise, split into API and direct rental."""
         m = self.model
-        self.noise = 0.7 * self.noise + float(self.draws.normal(0.0, self.spec.noise_sd))
+        if not self._noise_block:  # same numbers as one draw a week, fetched 64 at a time
+            self._noise_block = self.draws.normal(0.0, self.spec.noise_sd, NOISE_BLOCK).tolist()
+            self._noise_block.reverse()
+        self.noise = 0.7 * self.noise + self._noise_block.pop()
         base = interpolate_log(self.path, m.week) * m.enterprise_multiplier[self.region]
         self.need_h100e = base * math.exp(self.noise)
         self.reprice()
@@ -56,14 +65,17 @@ class EnterpriseDemand(Firm):
     def reprice(self) -> None:
         """Split this week's need into direct rental and API demand at today's rental price."""
         m = self.model
-        self.direct_need_h100e = self.need_h100e * (1 - self.spec.via_labs_share)
-        rp = m.spec.parameters.rental
-        price_factor = min(
-            1.0,
-            (m.rental_price[self.region] / rp.enterprise_reference_usd_per_h100e_hour)
-            ** (-self.spec.elasticity),
-        )
-        self.api_need_h100e = self.need_h100e * self.spec.via_labs_share * price_factor
+        spec = self.spec
+        self.direct_need_h100e = self.need_h100e * (1 - spec.via_labs_share)
+        ref = m.spec.parameters.rental.enterprise_reference_usd_per_h100e_hour
+        key = (m.rental_price[self.region], ref, spec.elasticity)
+        price_factor = _PRICE_FACTORS.get(key)  # one power per price, not per firm
+        if price_factor is None:
+            if len(_PRICE_FACTORS) > 4096:
+                _PRICE_FACTORS.clear()
+            price = key[0]
+            price_factor = _PRICE_FACTORS[key] = min(1.0, (price / ref) ** (-spec.elasticity))
+        self.api_need_h100e = self.need_h100e * spec.via_labs_share * price_factor
 
     @property
     def served_h100e(self) -> float:
@@ -73,9 +85,10 @@ class EnterpriseDemand(Firm):
     @property
     def shortage_ratio(self) -> float:
         """Unmet over wanted compute (wanted at normal prices)."""
-        if self.need_h100e <= 0:
+        need = self.need_h100e
+        if need <= 0:
             return 0.0
-        return max(0.0, 1.0 - self.served_h100e / self.need_h100e)
+        return max(0.0, 1.0 - (self.api_served_h100e + self.direct_served_h100e) / need)
 
     def state(self) -> dict[str, Any]:
         """Demand, service and shortage."""

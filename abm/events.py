@@ -1,7 +1,8 @@
 """The event log: one row per order, shipment, allocation, rationing decision, exit...
 
-Rows are buffered column-wise in plain lists (cheap to append in the step
-loop) and turned into an Arrow table once, when the run's files are written.
+Rows are buffered as tuples (cheap to append in the step loop), moved into
+column lists in batches, and turned into an Arrow table once, when the run's
+files are written.
 """
 
 from __future__ import annotations
@@ -60,14 +61,19 @@ EVENT_TYPES = {
 
 
 class EventLog:
-    """Column buffers of event rows for one run.
+    """Event rows of one run, appended as tuples and moved into column lists in batches.
+
+    Appending one tuple per event is the cheapest thing to do in the step loop;
+    :attr:`columns` moves the rows appended since the last look into the column
+    lists (so a reader that looks every step pays only for the new rows).
 
     Args:
         enabled: With False, rows are not kept (to measure what logging costs).
     """
 
     def __init__(self, enabled: bool = True) -> None:
-        self.columns: dict[str, list] = {c: [] for c in EVENT_COLUMNS}
+        self._columns: dict[str, list] = {c: [] for c in EVENT_COLUMNS}
+        self._pending: list[tuple] = []
         self.step = 0
         self.enabled = enabled
 
@@ -87,21 +93,34 @@ class EventLog:
         """Add one row at the current step."""
         if not self.enabled:
             return
-        c = self.columns
-        c["step"].append(self.step)
-        c["agent"].append(agent)
-        c["family"].append(family)
-        c["region"].append(region)
-        c["event"].append(event)
-        c["counterparty"].append(counterparty)
-        c["product"].append(product)
-        c["quantity"].append(float(quantity))
-        c["price_usd"].append(float(price_usd))
-        c["rule"].append(rule)
-        c["detail"].append(detail)
+        self._pending.append(
+            (
+                self.step,
+                agent,
+                family,
+                region,
+                event,
+                counterparty,
+                product,
+                float(quantity),
+                float(price_usd),
+                rule,
+                detail,
+            )
+        )
+
+    @property
+    def columns(self) -> dict[str, list]:
+        """The rows as one list per column of :data:`EVENT_COLUMNS`."""
+        if self._pending:
+            by_column = zip(*self._pending, strict=True)
+            for col, values in zip(self._columns.values(), by_column, strict=True):
+                col.extend(values)
+            self._pending.clear()
+        return self._columns
 
     def __len__(self) -> int:
-        return len(self.columns["step"])
+        return len(self._columns["step"]) + len(self._pending)
 
     def to_arrow(self) -> pa.Table:
         """All rows as an Arrow table."""

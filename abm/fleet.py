@@ -52,6 +52,7 @@ class Buyer(Firm):
         )
         self.ordered_units_this_week = 0
         self.capex_this_week = 0.0
+        self._offers_memo: dict[str, list[Any]] | None = None
 
     # ------------------------------------------------------------ fleet
 
@@ -74,7 +75,7 @@ class Buyer(Firm):
     def pipeline_h100e(self) -> float:
         """Compute ordered and not yet installed (outstanding orders + in transit), H100e."""
         products = self.model.products
-        ordered = sum(products[o.product].h100e * o.outstanding for o in self.open_orders)
+        ordered = sum([products[o.product].h100e * o.outstanding for o in self.open_orders])
         return ordered + self.model.in_transit_h100e(self.name)
 
     def receive(self, shipment: Shipment) -> None:
@@ -137,6 +138,14 @@ class Buyer(Firm):
 
     def place_orders(self) -> None:
         """Forecast, then order (or cancel) toward the target fleet."""
+        # nothing a buyer does while ordering changes what it may buy: look each vendor up once
+        self._offers_memo = {}
+        try:
+            self._place_orders()
+        finally:
+            self._offers_memo = None
+
+    def _place_orders(self) -> None:
         m = self.model
         bp = m.spec.parameters.buyers
         self.ordered_units_this_week = 0
@@ -167,15 +176,21 @@ class Buyer(Firm):
         On sale, sold in the buyer's country, and not refused by a control
         (buyers know the rules in force and their own refused licences).
         """
+        memo = self._offers_memo
+        if memo is not None and vendor.name in memo:
+            return memo[vendor.name]
         m = self.model
         today = m.date
-        return [
+        found = [
             p
             for p in vendor.products.values()
             if p.on_sale(today)
             and p.sold_in(self.country)
             and not m.would_deny(p, vendor.country, self)
         ]
+        if memo is not None:
+            memo[vendor.name] = found
+        return found
 
     def choose_products(self, vendor: Any) -> list[tuple[Any, float]]:
         """How this buyer splits an order over the vendor's products it can buy.
@@ -241,7 +256,7 @@ class Buyer(Firm):
             "installed_units": float(self.installed_units()),
             "compute_h100e": self.installed_h100e(),
             "orders_units": float(self.ordered_units_this_week),
-            "backlog": float(sum(o.outstanding for o in self.open_orders)),
+            "backlog": float(self.model.outstanding_units(self.name)),
         }
 
 

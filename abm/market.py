@@ -90,9 +90,8 @@ def allocate_pro_rata(
             frac = exact - base
             # largest remainder; stable sort keeps lower index first on ties
             order = np.argsort(-frac, kind="stable")
-            order = [i for i in order if active[i] and out[i] < req[i]]
-            for i in order[:left]:
-                out[i] += 1
+            order = order[active[order] & (out[order] < req[order])]
+            out[order[:left]] += 1
         remaining = 0
     return out
 
@@ -113,6 +112,8 @@ def allocate_priority(
         Integer units per claimant.
     """
     req = _as_int_array(requests, "requests")
+    if int(req.sum()) <= available:  # every class fits: everyone gets its request
+        return req.copy()
     pri = np.asarray(priorities)
     out = np.zeros(len(req), dtype=np.int64)
     remaining = int(available)

@@ -333,16 +333,20 @@ class MetricLog:
         self.name: list[str] = []
         self.scope: list[str] = []
         self.value: list[float] = []
+        self._rows_of: dict[tuple[str, str], list[int]] = {}  # (name, scope) -> row numbers
+        self._indexed = 0
 
     def collect(self, model: Any) -> None:
         """Evaluate every declared metric at the model's current step."""
         step = model.week
         for mt in METRICS:
-            for scope, value in mt.collect(model):
-                self.step.append(step)
-                self.name.append(mt.name)
-                self.scope.append(scope)
-                self.value.append(float(value))
+            rows = list(mt.collect(model))
+            if not rows:
+                continue
+            self.step.extend([step] * len(rows))
+            self.name.extend([mt.name] * len(rows))
+            self.scope.extend([r[0] for r in rows])
+            self.value.extend([float(r[1]) for r in rows])
 
     def to_arrow(self) -> pa.Table:
         """All rows as an Arrow table (without run keys)."""
@@ -356,9 +360,21 @@ class MetricLog:
         )
 
     def series(self, name: str, scope: str) -> list[float]:
-        """One metric's values over steps (for tests and quick looks)."""
-        return [
-            v
-            for n, s, v in zip(self.name, self.scope, self.value, strict=True)
-            if n == name and s == scope
-        ]
+        """One metric's values over steps (for tests, run summaries and quick looks).
+
+        Rows are indexed by (name, scope) as they are first asked for, so many
+        look-ups cost one pass over the rows.
+        """
+        n = len(self.value)
+        if self._indexed < n:
+            rows_of = self._rows_of
+            for i in range(self._indexed, n):
+                key = (self.name[i], self.scope[i])
+                got = rows_of.get(key)
+                if got is None:
+                    rows_of[key] = [i]
+                else:
+                    got.append(i)
+            self._indexed = n
+        value = self.value
+        return [value[i] for i in self._rows_of.get((name, scope), ())]

@@ -37,9 +37,20 @@ from abm.products import Product
 from abm.records import Order, Shipment
 from abm.scenario import Scenario, load_scenario
 from abm.shocks import REGISTRY as SHOCKS
+from abm.statelog import AgentStateLog
+from abm.synthetic import expand_synthetic
 from abm.vendor import GPUVendor
 
 log = logging.getLogger(__name__)
+
+MARKET_EDGE_LIMIT = 20_000
+"""Most rental (cloud -> renter) or API (lab -> enterprise) edges drawn per region.
+
+Those markets clear region-wide (every cloud serves every renter of its
+region), so the edges only describe the graph; above this count (synthetic
+worlds of thousands of firms) a region's market edges are left out and
+counted in ``graph.graph["omitted_market_edges"]``.
+"""
 
 
 class SupplyChainModel(Model):
@@ -79,6 +90,8 @@ class SupplyChainModel(Model):
         self, spec: Scenario, seed: int = 0, run_id: str | None = None, log_events: bool = True
     ) -> None:
         super().__init__(rng=seed)
+        if spec.world.synthetic is not None:  # build the synthetic firms (abm.synthetic)
+            spec = expand_synthetic(spec)
         self.spec = spec
         self.seed = int(seed)
         self.run_id = run_id or f"{spec.name}-s{seed}"
@@ -86,7 +99,7 @@ class SupplyChainModel(Model):
         self.date = spec.start_date
         self.events = EventLog(enabled=log_events)
         self.metrics = MetricLog()
-        self.agent_rows: list[tuple] = []
+        self.agent_states = AgentStateLog()
         self.counters: dict[str, int] = defaultdict(int)
         self.rules: list[ControlRule] = [ControlRule(r, spec.country_groups) for r in spec.policies]
         self.capped_shipped: dict[tuple[int, str, str], int] = defaultdict(int)
@@ -96,7 +109,13 @@ class SupplyChainModel(Model):
         self.cn_domestic_share = 0.0
         self._deny_cache: dict[tuple[int, str, str, str], bool] = {}
         self.in_transit: list[Shipment] = []
+        self._transit_by_buyer: dict[str, list[Shipment]] = defaultdict(list)
+        self._rules_today: tuple[date, int, list[ControlRule]] | None = None
+        self._caps_today = False
+        self._end_users_today: frozenset[str] = frozenset()
+        self._checks_today: dict[tuple[int, str, str, str], tuple[Item, Decision]] = {}
         self._order_seq = 0
+        self._outstanding: dict[str, int] = defaultdict(int)  # per buyer, all vendors
         self.products: dict[str, Product] = {
             p.name: Product(
                 **{
@@ -172,8 +191,16 @@ class SupplyChainModel(Model):
         self.brokers = [Broker(self, s) for s in w.brokers]
         self.buyers = [*self.clouds, *self.labs]
         self.compute_users = [*self.labs, *self.enterprises]
+        # agents never change region: the regional markets' members, in world order
+        self.labs_in = {r: [x for x in self.labs if x.region == r] for r in REGIONS}
+        self.enterprises_in = {r: [e for e in self.enterprises if e.region == r] for r in REGIONS}
+        self.clouds_in = {r: [c for c in self.clouds if c.region == r] for r in REGIONS}
         self.agent_by_name: dict[str, Any] = {a.name: a for a in self.agents}
         self.api_shares = self._api_shares()
+        self._api_labs = {
+            r: [(self.agent_by_name[n], share) for n, share in self.api_shares[r].items()]
+            for r in REGIONS
+        }
 
     def _api_shares(self) -> dict[str, dict[str, float]]:
         shares: dict[str, dict[str, float]] = {r: {} for r in REGIONS}
@@ -204,18 +231,26 @@ class SupplyChainModel(Model):
             for c in self.clouds:
                 if c.country in br.spec.targets:
                     g.add_edge(br.unique_id, c.unique_id, kind="diversion")
+        omitted: dict[str, int] = defaultdict(int)
         for r in REGIONS:
             sellers = [c for c in self.clouds if c.region == r]
             renters = [x for x in self.labs if x.region == r and x.spec.rents]
             renters += [e for e in self.enterprises if e.region == r]
-            for c in sellers:
-                for x in renters:
-                    g.add_edge(c.unique_id, x.unique_id, kind="rental")
-            for lab in self.labs:
-                if lab.name in self.api_shares[r]:
-                    for e in self.enterprises:
-                        if e.region == r:
-                            g.add_edge(lab.unique_id, e.unique_id, kind="api")
+            if len(sellers) * len(renters) <= MARKET_EDGE_LIMIT:
+                for c in sellers:
+                    for x in renters:
+                        g.add_edge(c.unique_id, x.unique_id, kind="rental")
+            else:
+                omitted["rental"] += len(sellers) * len(renters)
+            api_labs = [lab for lab in self.labs if lab.name in self.api_shares[r]]
+            buyers = [e for e in self.enterprises if e.region == r]
+            if len(api_labs) * len(buyers) <= MARKET_EDGE_LIMIT:
+                for lab in api_labs:
+                    for e in buyers:
+                        g.add_edge(lab.unique_id, e.unique_id, kind="api")
+            else:
+                omitted["api"] += len(api_labs) * len(buyers)
+        g.graph["omitted_market_edges"] = dict(omitted)
         self.graph = g
         self.space = Network(g, random=self.random, layout=None)
         for a in self.agents:
@@ -365,7 +400,16 @@ class SupplyChainModel(Model):
             buyer.spec.priority,
         )
         vendor.receive_order(order)
+        self._outstanding[buyer.name] += units
         return order
+
+    def outstanding_units(self, buyer: str) -> int:
+        """Units ``buyer`` has on order and not yet shipped or cancelled, all vendors."""
+        return self._outstanding.get(buyer, 0)
+
+    def order_reduced(self, buyer: str, units: int) -> None:
+        """Book ``units`` of ``buyer``'s outstanding orders as shipped or cancelled."""
+        self._outstanding[buyer] -= units
 
     # stage 4
     def _supply(self) -> None:
@@ -381,8 +425,34 @@ class SupplyChainModel(Model):
 
     def check(self, item: Item, origin: str, destination: str, buyer: str) -> Decision:
         """The pure shipment check under today's rules (see :mod:`abm.controls`)."""
+        rules = self.rules_in_force()
         shipped = _CapView(self.capped_shipped, self.date.year)
-        return check_shipment(self.rules, item, origin, destination, buyer, self.date, shipped)
+        if self._caps_today:  # caps count each buyer's shipments as they go: no reuse
+            return check_shipment(rules, item, origin, destination, buyer, self.date, shipped)
+        # Without caps the buyer matters only through end-user lists: a buyer no rule
+        # in force names gets the same decision as any other, so decisions are reused
+        # for the day (the many buyers of a synthetic world share a handful).
+        who = buyer if buyer in self._end_users_today else ""
+        key = (id(item), origin, destination, who)
+        hit = self._checks_today.get(key)
+        if hit is not None and hit[0] is item:
+            return hit[1]
+        d = check_shipment(rules, item, origin, destination, who, self.date, shipped)
+        self._checks_today[key] = (item, d)
+        return d
+
+    def rules_in_force(self) -> list[ControlRule]:
+        """The rules in force today, in scenario order (kept until the date or the rules change)."""
+        key = self._rules_today
+        if key is None or key[0] != self.date or key[1] != len(self.rules):
+            today = [r for r in self.rules if r.in_force(self.date)]
+            self._rules_today = key = (self.date, len(self.rules), today)
+            self._caps_today = any(
+                r.spec.quantity_cap_units_per_buyer_year is not None for r in today
+            )
+            self._end_users_today = frozenset(u for r in today for u in r.end_users)
+            self._checks_today = {}
+        return key[2]
 
     def clearance(self, item: Item, origin: str, buyer: Any) -> Decision:
         """This week's verdict for a shipment, licences included.
@@ -474,17 +544,28 @@ class SupplyChainModel(Model):
     def dispatch(self, shipment: Shipment) -> None:
         """Put a shipment in transit."""
         self.in_transit.append(shipment)
+        self._transit_by_buyer[shipment.buyer].append(shipment)
+
+    def in_transit_to(self, buyer: str) -> list[Shipment]:
+        """Shipments on their way to ``buyer``, in dispatch order."""
+        return self._transit_by_buyer.get(buyer, [])
 
     def in_transit_h100e(self, buyer: str) -> float:
         """Compute in transit to ``buyer``, H100e."""
-        return sum(
-            s.units * self.products[s.product].h100e for s in self.in_transit if s.buyer == buyer
-        )
+        products = self.products
+        return sum(s.units * products[s.product].h100e for s in self.in_transit_to(buyer))
 
     # stage 6
     def _deliver_and_serve(self) -> None:
         arrived = [s for s in self.in_transit if s.arrival_step <= self.week]
         self.in_transit = [s for s in self.in_transit if s.arrival_step > self.week]
+        if arrived:
+            for name in {s.buyer for s in arrived}:
+                still = [s for s in self._transit_by_buyer[name] if s.arrival_step > self.week]
+                if still:
+                    self._transit_by_buyer[name] = still
+                else:
+                    del self._transit_by_buyer[name]
         for s in arrived:
             buyer = self.agent_by_name[s.buyer]
             if buyer.country == "CN":
@@ -507,8 +588,8 @@ class SupplyChainModel(Model):
         self, region: str
     ) -> tuple[list[Any], np.ndarray, np.ndarray, np.ndarray]:
         rp = self.spec.parameters.rental
-        labs = [x for x in self.labs if x.region == region and x.active and x.spec.rents]
-        ents = [e for e in self.enterprises if e.region == region]
+        labs = [x for x in self.labs_in[region] if x.active and x.spec.rents]
+        ents = self.enterprises_in[region]
         who = [*labs, *ents]
         need = np.array([x.rental_need for x in labs] + [e.direct_need_h100e for e in ents])
         ref = np.array(
@@ -521,7 +602,7 @@ class SupplyChainModel(Model):
     def _clear_rentals(self, region: str) -> None:
         rp = self.spec.parameters.rental
         who, need, ref, eps = self._rental_participants(region)
-        clouds = [c for c in self.clouds if c.region == region and c.active]
+        clouds = [c for c in self.clouds_in[region] if c.active]
         supply = sum(c.rentable_h100e() for c in clouds)
         if len(who) == 0:
             self.rental_wanted[region] = 0.0
@@ -546,40 +627,41 @@ class SupplyChainModel(Model):
             if fleet > 0
             else 1.0
         )
-        for x, served in zip(who, res.served, strict=True):
+        for x, served in zip(who, res.served.tolist(), strict=True):
             if isinstance(x, AILab):
                 x.rented_training_eff = train_eff
                 x.serve(float(served), price)
             else:
                 x.direct_served_h100e = float(served)
-        for lab in self.labs:  # labs that do not rent serve from their own fleet
-            if lab.region == region and lab.active and not lab.spec.rents:
+        for lab in self.labs_in[region]:  # labs that do not rent serve from their own fleet
+            if lab.active and not lab.spec.rents:
                 lab.serve(0.0, price)
-        for e in self.enterprises:
-            if e.region == region:
-                e.api_served_h100e = sum(
-                    e.api_need_h100e * share * self.agent_by_name[lab].inference_served_share
-                    for lab, share in self.api_shares[region].items()
-                )
+        api_labs = [(share, lab.inference_served_share) for lab, share in self._api_labs[region]]
+        for e in self.enterprises_in[region]:
+            need = e.api_need_h100e
+            e.api_served_h100e = sum([need * share * served for share, served in api_labs])
 
     def _region_shortage(self) -> None:
         for r in REGIONS:
             need = unmet = 0.0
-            for lab in self.labs:
-                if lab.region == r and lab.active:
+            for lab in self.labs_in[r]:
+                if lab.active:
                     need += lab.need
                     unmet += lab.shortage * lab.need
-            for e in self.enterprises:
-                if e.region == r:
-                    need += e.need_h100e
-                    unmet += e.shortage_ratio * e.need_h100e
+            for e in self.enterprises_in[r]:
+                need += e.need_h100e
+                unmet += e.shortage_ratio * e.need_h100e
             self.region_shortage[r] = unmet / need if need > 0 else 0.0
 
     # stage 7
     def _record(self) -> None:
         self.metrics.collect(self)
-        for a in self.agents:
-            self.agent_rows.append((self.week, a.name, a.family, a.region, a.state()))
+        self.agent_states.collect(self.week, list(self.agents))
+
+    @property
+    def agent_rows(self) -> list[tuple[int, str, str, str, dict[str, float]]]:
+        """Recorded agent state as ``(step, agent, family, region, state)`` rows."""
+        return list(self.agent_states.rows())
 
     # ------------------------------------------------------- accounting
 

@@ -116,16 +116,7 @@ def events_table(model: SupplyChainModel) -> pa.Table:
 
 def agents_table(model: SupplyChainModel) -> pa.Table:
     """Per-step state of every agent: keys, then :data:`STATE_COLUMNS`."""
-    rows = model.agent_rows
-    base = pa.table(
-        {
-            "step": pa.array([r[0] for r in rows], pa.int32()),
-            "agent": pa.array([r[1] for r in rows], pa.string()),
-            "family": pa.array([r[2] for r in rows], pa.string()),
-            "region": pa.array([r[3] for r in rows], pa.string()),
-            **{c: pa.array([r[4].get(c) for r in rows], pa.float64()) for c in STATE_COLUMNS},
-        }
-    )
+    base = model.agent_states.to_arrow(STATE_COLUMNS)
     return _keys(model, base, with_scenario=True)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 H100_BF16_DENSE_TFLOPS = 989.0
 """Dense BF16 TFLOPS of an H100 SXM (facts.csv F039); 1 H100e of compute."""
@@ -69,7 +70,7 @@ class Product:
     variant_of: str | None = None
     training_efficiency: float = 1.0
 
-    @property
+    @cached_property
     def h100e(self) -> float:
         """Compute of one unit in H100-equivalents."""
         return self.bf16_tflops / H100_BF16_DENSE_TFLOPS

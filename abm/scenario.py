@@ -387,6 +387,22 @@ class BrokerSpec(Firm):
     priority: Annotated[int, Field(ge=0, le=9)] = 0
 
 
+class SyntheticWorld(Strict):
+    """A scale-up of the world's buyers (built by :mod:`abm.synthetic` when the model is made).
+
+    Real clouds and enterprise segments are split into ``clouds`` and
+    ``enterprises`` firms in all (shares, fleets and demand shared out, so the
+    totals stay), and ``labs`` small renting labs are carved out of the real
+    labs that rent (taking ``small_lab_share`` of their users and training).
+    """
+
+    enterprises: Annotated[int, Field(ge=0)] = 0
+    labs: Annotated[int, Field(ge=0)] = 0
+    clouds: Annotated[int, Field(ge=0)] = 0
+    seed: Annotated[int, Field(ge=0)] = 0
+    small_lab_share: Fraction = 0.2
+
+
 class World(Strict):
     """Every product and agent of a scenario."""
 
@@ -400,6 +416,7 @@ class World(Strict):
     enterprises: list[EnterpriseSpec] = Field(default_factory=list)
     governments: list[GovernmentSpec] = Field(default_factory=list)
     brokers: list[BrokerSpec] = Field(default_factory=list)
+    synthetic: SyntheticWorld | None = None
 
 
 # -------------------------------------------------------------- parameters
@@ -697,7 +714,23 @@ def _check_policies(sc: Scenario, names: dict[str, str], product_names: set[str]
 # ------------------------------------------------------------------ loading
 
 
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_YAML_CACHE: dict[tuple[str, int, int], Any] = {}
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML file's content (kept per file version: batches and benchmarks re-read files).
+
+    Parsed with libyaml when available; errors are reported by the pure-Python
+    parser so messages do not depend on the installation.
+    """
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    except OSError:
+        key = None
+    if key is not None and key in _YAML_CACHE:
+        return copy.deepcopy(_YAML_CACHE[key])
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -705,7 +738,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        try:
+            data = yaml.load(text, Loader=_FAST_LOADER)  # noqa: S506 (a safe loader)
+        except yaml.YAMLError:
+            data = yaml.safe_load(text)  # the same error, with the usual message
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -713,6 +749,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ScenarioError(f"{path}: unparseable YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: expected a mapping of scenario fields at the top level")
+    if key is not None:
+        if len(_YAML_CACHE) > 64:
+            _YAML_CACHE.clear()
+        _YAML_CACHE[key] = copy.deepcopy(data)
     return data
 
 

@@ -18,6 +18,7 @@ Each week a vendor (Nvidia, AMD, Huawei, Cambricon...):
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,17 @@ PRICE_MOVE_LOGGED = 0.10
 QUOTE_SMOOTHING = 0.25
 """Weight of this week's backlog-based quote in the lead time a vendor quotes."""
 
+_OUTSTANDING = attrgetter("outstanding")
+_BUYER = attrgetter("buyer")
+_PRIORITY = attrgetter("priority")
+
+
+def _sum_by(index: np.ndarray, values: np.ndarray, n: int) -> list[int]:
+    """Integer sums of ``values`` per group ``index`` (0..n-1), exactly."""
+    out = np.zeros(n, dtype=np.int64)
+    np.add.at(out, index, values)
+    return out.tolist()
+
 
 class GPUVendor(Firm):
     """A GPU vendor agent.
@@ -66,7 +78,7 @@ class GPUVendor(Firm):
         self.spec = spec
         self.products: dict[str, Product] = {}
         self.orders: dict[str, list[Order]] = {}
-        self._backlog: dict[str, int] | None = None  # outstanding units per product
+        self._backlog: dict[str, int] = {}  # outstanding units per product, kept current
         self.finished: dict[str, int] = {}
         self.dies: dict[str, float] = {}
         self.price: dict[str, float] = {}
@@ -94,7 +106,7 @@ class GPUVendor(Firm):
         """Add a product to the catalogue (at start, or a variant designed in the run)."""
         self.products[p.name] = p
         self.orders[p.name] = []
-        self._backlog = None
+        self._backlog[p.name] = 0
         self.finished[p.name] = 0
         self.dies[p.name] = 0.0
         self.price[p.name] = p.list_price_usd
@@ -114,7 +126,7 @@ class GPUVendor(Firm):
         """Book a buyer's order into the backlog of its product."""
         self.orders[order.product].append(order)
         self.ordered_this_week[order.product] += order.quantity
-        self._backlog = None
+        self._backlog[order.product] += order.outstanding
 
     def receive_dies(self, product: str, dies: float) -> None:
         """Good dies arrive from the foundry."""
@@ -188,16 +200,17 @@ class GPUVendor(Firm):
     def backlog_units(self, product: str | None = None) -> int:
         """Units ordered and not yet shipped (one product, or all).
 
-        Kept per product until an order arrives, ships or is cancelled (the only
-        ways ``outstanding`` changes), so the many lookups of a week are cheap.
+        Kept current per product as orders arrive, ship or are cancelled (the
+        only ways ``outstanding`` changes), so the many lookups of a week are
+        cheap; :meth:`backlog_recount` recounts it from the orders.
         """
-        if self._backlog is None:
-            self._backlog = {
-                n: sum(o.outstanding for o in orders) for n, orders in self.orders.items()
-            }
         if product is not None:
             return self._backlog.get(product, 0)
         return sum(self._backlog.values())
+
+    def backlog_recount(self) -> dict[str, int]:
+        """Outstanding units per product counted from the orders (checks the kept totals)."""
+        return {n: sum(o.outstanding for o in orders) for n, orders in self.orders.items()}
 
     def active_products(self) -> list[Product]:
         """Products on sale, launching within their build time, or with orders still to serve."""
@@ -374,7 +387,17 @@ class GPUVendor(Firm):
     # --------------------------------------------------- allocation, ship
 
     def allocate_and_ship(self) -> None:
-        """Clear each buyer with the controls, share finished units over cleared orders, ship."""
+        """Clear each buyer with the controls, share finished units over cleared orders, ship.
+
+        Per product: drop served orders, get each buyer's control verdict
+        (cancelling denied buyers' orders), share the finished units over the
+        cleared orders' outstanding units with the vendor's allocation rule,
+        log what each buyer asked for and got, and ship one consignment per
+        buyer. The per-order work is done on numpy arrays (one pass over the
+        orders to read them, one over the orders that got units to update
+        them); ``tests/reference/vendor_allocation.py`` keeps the plain loop
+        version this must match exactly.
+        """
         m = self.model
         self.shipped_this_week.clear()
         self.revenue_by_region.clear()
@@ -382,31 +405,53 @@ class GPUVendor(Firm):
         shipped_total = 0
         to_cn = variant_to_cn = 0
         for name, orders in self.orders.items():
-            orders[:] = [o for o in orders if o.outstanding > 0]
-            if not orders:
+            live = [o for o in orders if o.outstanding > 0]
+            if not live:
+                orders[:] = live
                 continue
             p = self.products[name]
-            decisions = self._clear_buyers(p, orders)
-            orders[:] = [o for o in orders if o.outstanding > 0]
-            cleared = [o for o in orders if decisions[o.buyer].verdict == "allow"]
+            decisions = self._clear_buyers(p, live)
+            allowed = [b for b, d in decisions.items() if d.verdict == "allow"]
+            if len(allowed) < len(decisions):  # cancellations or pending licences
+                live = [o for o in live if o.outstanding > 0]
+                ok = set(allowed)
+                cleared = [o for o in live if o.buyer in ok]
+            else:
+                cleared = live
+            orders[:] = live
             if not cleared or self.finished[name] <= 0:
-                self._log_allocations(name, cleared, np.zeros(len(cleared), dtype=np.int64))
+                self._log_allocations(name, cleared, allowed, None, None)
                 continue
-            requests = np.fromiter((o.outstanding for o in cleared), np.int64, len(cleared))
-            priorities = np.fromiter((o.priority for o in cleared), np.int64, len(cleared))
+            n = len(cleared)
+            index = {b: i for i, b in enumerate(allowed)}
+            requests = np.fromiter(map(_OUTSTANDING, cleared), np.int64, n)
+            buyer_ix = np.fromiter(map(index.__getitem__, map(_BUYER, cleared)), np.int64, n)
+            priorities = (
+                np.fromiter(map(_PRIORITY, cleared), np.int64, n)
+                if self.spec.allocation == "priority"
+                else None
+            )
             given = allocate(self.spec.allocation, self.finished[name], requests, priorities)
-            self._log_allocations(name, cleared, given)
-            per_buyer: dict[str, list[int]] = {}
-            for order, g in zip(cleared, given, strict=True):
-                if g <= 0:
-                    continue
-                order.outstanding -= int(g)
-                self._backlog = None
-                slot = per_buyer.setdefault(order.buyer, [0, order.step])
-                slot[0] += int(g)
-                slot[1] = min(slot[1], order.step)
-            for buyer_name, (units, order_step) in per_buyer.items():
+            self._log_allocations(name, cleared, allowed, buyer_ix, (requests, given))
+            got = np.flatnonzero(given > 0)
+            if not len(got):
+                continue
+            for i, g in zip(got.tolist(), given[got].tolist(), strict=True):
+                cleared[i].outstanding -= g
+            self._backlog[name] -= int(given.sum())
+            # one consignment per buyer, in the order of each buyer's first served order
+            got_buyer = buyer_ix[got]
+            units_by = np.bincount(got_buyer, weights=given[got], minlength=len(allowed))
+            uniq, first_pos = np.unique(got_buyer, return_index=True)
+            first = np.argsort(first_pos, kind="stable")
+            # orders are kept in the order they were placed (steps never decrease), so a
+            # buyer's first served order is its oldest: the shipment's order step
+            for b, pos in zip(uniq[first].tolist(), got[first_pos[first]].tolist(), strict=True):
+                buyer_name = allowed[b]
+                units = int(units_by[b])
+                order_step = cleared[pos].step
                 buyer = m.agent_by_name[buyer_name]
+                m.order_reduced(buyer_name, units)
                 price = self.price[name]
                 d = decisions[buyer_name]
                 self.finished[name] -= units
@@ -451,15 +496,16 @@ class GPUVendor(Firm):
     def _clear_buyers(self, p: Product, orders: list[Order]) -> dict[str, Any]:
         """This week's control verdict for each buyer with orders of ``p``.
 
-        A denied buyer's outstanding orders of ``p`` are cancelled (a
-        ``denial`` event naming the rule); buyers awaiting a licence wait.
+        Buyers are checked in the order of their oldest order. A denied
+        buyer's outstanding orders of ``p`` are cancelled (a ``denial`` event
+        naming the rule); buyers awaiting a licence wait.
         """
         m = self.model
         item = item_of(p)
-        decisions: dict[str, Any] = {}
-        for o in orders:
-            if o.buyer not in decisions:
-                decisions[o.buyer] = m.clearance(item, self.country, m.agent_by_name[o.buyer])
+        decisions: dict[str, Any] = {
+            b: m.clearance(item, self.country, m.agent_by_name[b])
+            for b in dict.fromkeys(map(_BUYER, orders))
+        }
         for buyer, d in decisions.items():
             if d.verdict != "deny":
                 continue
@@ -479,17 +525,33 @@ class GPUVendor(Firm):
                 )
         return decisions
 
-    def _log_allocations(self, product: str, orders: list[Order], given: np.ndarray) -> None:
-        asked: dict[str, int] = defaultdict(int)
-        got: dict[str, int] = defaultdict(int)
-        for o, g in zip(orders, given, strict=True):
-            asked[o.buyer] += o.outstanding
-            got[o.buyer] += int(g)
+    def _log_allocations(
+        self,
+        product: str,
+        orders: list[Order],
+        buyers: list[str],
+        buyer_ix: np.ndarray | None,
+        asked_given: tuple[np.ndarray, np.ndarray] | None,
+    ) -> None:
+        """One ``allocation`` event per cleared buyer (``buyers``, in order of first order).
+
+        With ``asked_given`` None nothing was handed out: each buyer got 0.
+        """
+        if not orders:
+            return
+        if asked_given is None:
+            asked = dict.fromkeys(buyers, 0)
+            for o in orders:
+                asked[o.buyer] += o.outstanding
+            got = dict.fromkeys(buyers, 0)
+        else:
+            req, given = asked_given
+            asked = dict(zip(buyers, _sum_by(buyer_ix, req, len(buyers)), strict=True))
+            got = dict(zip(buyers, _sum_by(buyer_ix, given, len(buyers)), strict=True))
+        short = self.binding[product].replace("demand", "inventory")
         for buyer, a in asked.items():
-            if got[buyer] >= a:
-                binding = "none"
-            else:  # "demand" means no input ran short: the finished stock was shared out
-                binding = self.binding[product].replace("demand", "inventory")
+            # "demand" means no input ran short: the finished stock was shared out
+            binding = "none" if got[buyer] >= a else short
             self.log(
                 "allocation",
                 buyer,
@@ -534,7 +596,8 @@ class GPUVendor(Firm):
         """Cancel up to ``units`` of an order's outstanding quantity; returns units cancelled."""
         n = min(units, order.outstanding)
         order.outstanding -= n
-        self._backlog = None
+        self._backlog[order.product] -= n
+        self.model.order_reduced(order.buyer, n)
         return n
 
     def newest_product(self) -> Product | None:

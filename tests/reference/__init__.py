@@ -1,0 +1,1 @@
+"""Straightforward reference implementations of optimised stages."""
