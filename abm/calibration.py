@@ -61,6 +61,10 @@ class SearchSpec(BaseModel):
     shrink: float = Field(0.35, gt=0, lt=1)
     """Width of a later stage's ranges, as a share of the previous stage's."""
     scenario: str = "baseline"
+    confirm_top: int = Field(0, ge=0)
+    """Best points of each stage re-run over ``confirm_seeds`` before choosing (0: none)."""
+    confirm_seeds: list[int] = Field(default_factory=list)
+    """Extra seeds the candidates are confirmed on (guards against fitting two seeds' noise)."""
     parameters: list[FreeParameter] = Field(min_length=1)
 
 
@@ -87,13 +91,23 @@ def load_search(path: str | Path = CALIBRATION_FILE) -> tuple[SearchSpec, dict[s
     return spec, data
 
 
-def score_points(values: pd.DataFrame, targets: TargetSet) -> pd.DataFrame:
+def confirm_runs_planned(spec: SearchSpec) -> int:
+    """Runs of the confirmation step (candidates x confirmation seeds)."""
+    if not (spec.confirm_top and spec.confirm_seeds):
+        return 0
+    return spec.stages * spec.confirm_top * len(spec.confirm_seeds)
+
+
+def score_points(
+    values: pd.DataFrame, targets: TargetSet, point: list[Any] | None = None
+) -> pd.DataFrame:
     """Objective per design point from per-run target values.
 
-    Run ids look like ``baseline-p007-s2``; runs of one point are averaged.
+    Runs of one point are averaged; the point of a run is given by ``point`` or read
+    from run ids like ``baseline-p007-s2``.
     """
     frame = values.copy()
-    frame["point"] = [_point_of(r) for r in frame.index]
+    frame["point"] = point if point is not None else [_point_of(r) for r in frame.index]
     frame["loss"] = [loss(targets, row) for row in frame.to_dict("records")]
     for t in targets.targets:
         frame[f"ok_{t.id}"] = [t.passes(v) for v in frame[t.id]]
@@ -139,6 +153,7 @@ def calibrate(
     ranges = dict(bounds)
     integers = [p.path for p in spec.parameters if p.integer]
     stages = []
+    n_confirm = confirm_runs_planned(spec)
     for stage in range(1, spec.stages + 1):
         folder = Path(out) / f"stage{stage}"
         sample = SampleSpec(
@@ -151,7 +166,7 @@ def calibrate(
 
         def done(d: int, f: int, t: int, offset: int = offset, per_stage: int = per_stage) -> None:
             if progress is not None:
-                progress(offset + d, f, spec.stages * per_stage)
+                progress(offset + d, f, spec.stages * per_stage + n_confirm)
 
         result = run_batch(batch, folder, workers=workers, progress=done)
         if len(result.failed) == len(batch.tasks()):
@@ -162,20 +177,59 @@ def calibrate(
         best = int(scores.index[0])
         stages.append((stage, points, scores, best, len(batch.tasks()), len(result.failed)))
         ranges = _around(points[best], ranges, bounds, spec.shrink, integers)
-    # the best point over every stage
-    stage, points, scores, best, _, _ = min(
-        stages, key=lambda s: (-s[2].loc[s[3], "targets_passing"], s[2].loc[s[3], "loss"])
-    )
+    # candidates: the best points of every stage, confirmed over more seeds if asked
+    candidates = []
+    for k, pts, sc, _, _, _ in stages:
+        for p in sc.index[: max(1, spec.confirm_top)]:
+            candidates.append((k, int(p), pts[int(p)]))
+    confirm_runs = 0
+    if spec.confirm_top and spec.confirm_seeds:
+        frames, labels = [], []
+        for i, (k, p, values) in enumerate(candidates):
+            folder = Path(out) / "confirm" / f"c{i:02d}"
+            batch = BatchSpec(
+                scenarios=[spec.scenario],
+                seeds=spec.confirm_seeds,
+                sweep={key: [v] for key, v in values.items()},
+            )
+            base = spec.stages * per_stage + confirm_runs
+
+            def step(d: int, f: int, t: int, base: int = base) -> None:
+                if progress is not None:
+                    progress(base + d, f, spec.stages * per_stage + n_confirm)
+
+            run_batch(batch, folder, workers=workers, progress=step)
+            confirm_runs += len(batch.tasks())
+            extra = evaluate_batch(folder, targets)
+            first = evaluate_batch(Path(out) / f"stage{k}", targets)
+            own = first[[_point_of(r) == p for r in first.index]]
+            frames += [own, extra]
+            labels += [i] * (len(own) + len(extra))
+        scores = score_points(pd.concat(frames), targets, point=labels)
+        scores.to_csv(Path(out) / "confirm" / "scores.csv")
+        seeds_used = sorted(set(spec.seeds) | set(spec.confirm_seeds))
+    else:
+        labels = list(range(len(candidates)))
+        rows = [stages[k - 1][2].loc[[p]] for k, p, _ in candidates]
+        scores = (
+            pd.concat(rows)
+            .set_axis(labels)
+            .sort_values(["targets_passing", "loss"], ascending=[False, True])
+        )
+        seeds_used = list(spec.seeds)
+    best_candidate = int(scores.index[0])
+    stage, best, best_values = candidates[best_candidate]
     top = []
-    for p in scores.index[:5]:
-        row = scores.loc[p]
+    for c in scores.index[:5]:
+        row = scores.loc[c]
+        k, p, values = candidates[int(c)]
         top.append(
             {
-                "stage": stage,
-                "point": int(p),
+                "stage": k,
+                "point": p,
                 "loss": round(float(row["loss"]), 4),
                 "targets_passing": int(row["targets_passing"]),
-                "values": {k: _plain(v) for k, v in points[int(p)].items()},
+                "values": {key: _plain(v) for key, v in values.items()},
             }
         )
     record = {
@@ -195,17 +249,22 @@ def calibrate(
             }
             for k, _, sc, b, runs, failed in stages
         ],
+        "confirmation": {
+            "candidates": len(candidates),
+            "seeds": seeds_used,
+            "runs": confirm_runs,
+        },
         "best_stage": stage,
         "best_point": best,
-        "best_loss": round(float(scores.loc[best, "loss"]), 4),
-        "best_targets_passing": f"{int(scores.loc[best, 'targets_passing'])} of "
-        f"{len(targets.targets)} (in >= {targets.pass_share:.0%} of the search seeds)",
+        "best_loss": round(float(scores.loc[best_candidate, "loss"]), 4),
+        "best_targets_passing": f"{int(scores.loc[best_candidate, 'targets_passing'])} of "
+        f"{len(targets.targets)} (in >= {targets.pass_share:.0%} of seeds {seeds_used})",
         "best_pass_shares": {
-            t.id: round(float(scores.loc[best, t.id]), 3) for t in targets.targets
+            t.id: round(float(scores.loc[best_candidate, t.id]), 3) for t in targets.targets
         },
         "top": top,
     }
-    fitted = {k: _plain(v) for k, v in points[best].items()}
+    fitted = {k: _exact(v) for k, v in best_values.items()}
     _dump(Path(out) / "result.yaml", {"result": record, "fitted": fitted})
     if apply:
         data["result"] = record
@@ -231,6 +290,11 @@ def _around(
         b = min(bounds[key][1], best[key] + half)
         out[key] = (a, b) if a < b else (bounds[key][0], bounds[key][1])
     return out
+
+
+def _exact(v: Any) -> Any:
+    """A fitted value as written: exact, so the baseline runs the point that was scored."""
+    return int(v) if isinstance(v, (np.integer, int)) else float(v)
 
 
 def _plain(v: Any) -> Any:

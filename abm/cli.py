@@ -455,7 +455,7 @@ def calibrate(
 ) -> None:
     """Search the declared free parameters (Latin hypercube) for the best fit to the targets."""
     from abm.batch import BatchError
-    from abm.calibration import CALIBRATION_FILE, load_search
+    from abm.calibration import CALIBRATION_FILE, confirm_runs_planned, load_search
     from abm.calibration import calibrate as run_calibration
 
     path = file or CALIBRATION_FILE
@@ -465,6 +465,7 @@ def calibrate(
     try:
         spec, _ = load_search(path)
         total = (samples or spec.samples) * len(spec.seeds) * spec.stages
+        total += confirm_runs_planned(spec)
         with _batch_bar("calibrate") as bar:
             task = bar.add_task("runs", total=total, failed=0)
             res = run_calibration(

@@ -82,6 +82,8 @@ def test_a_small_two_stage_search_writes_its_record(tmp_path):
                     "seeds": [1],
                     "stages": 2,
                     "sample_seed": 3,
+                    "confirm_top": 1,
+                    "confirm_seeds": [2],
                     "parameters": [
                         {
                             "path": "parameters.buyers.forecast_alpha",
@@ -110,6 +112,7 @@ def test_a_small_two_stage_search_writes_its_record(tmp_path):
     assert 0.2 <= fitted["parameters.buyers.forecast_alpha"] <= 0.5
     assert isinstance(fitted["world.packagers[TSMC CoWoS].growth.expansion_lag_weeks"], int)
     assert [s["runs"] for s in res["result"]["stages"]] == [2, 2]
+    assert res["result"]["confirmation"] == {"candidates": 2, "seeds": [1, 2], "runs": 2}
     written = cal.read_text(encoding="utf-8")
     assert written.startswith("# header kept\n")
     data = yaml.safe_load(written)
