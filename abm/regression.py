@@ -6,7 +6,6 @@ compares a fresh run against the stored numbers.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -20,13 +19,18 @@ def summary(scenario: str = "baseline", seed: int = 1) -> dict[str, Any]:
     """Target statistics and KPIs of one run of ``scenario`` with ``seed``."""
     model = SupplyChainModel.from_scenario(scenario, seed=seed).run()
     targets = load_targets()
-    dates = np.array(
-        [model.spec.start_date + timedelta(weeks=i) for i in range(model.steps)],
-        dtype="datetime64[D]",
-    )
+    ml = model.metrics
+    start = np.datetime64(model.spec.start_date, "D")
+    rows: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
+    wanted = targets.series_needed()
+    for step, name, scope, value in zip(ml.step, ml.name, ml.scope, ml.value, strict=True):
+        if (name, scope) in wanted:
+            steps, values = rows.setdefault((name, scope), ([], []))
+            steps.append(step)
+            values.append(value)
     series = {
-        key: (dates, np.array(model.metrics.series(*key), dtype=float))
-        for key in targets.series_needed()
+        key: (start + 7 * np.array(steps, dtype="timedelta64[D]"), np.array(values))
+        for key, (steps, values) in rows.items()
     }
     return {
         "scenario": scenario,

@@ -11,10 +11,11 @@ def baseline():
 
 def test_defaults_are_the_scenarios_own_values(baseline):
     d = lever_defaults(baseline, seed=3)
+    cowos = next(p for p in baseline.world.packagers if p.name == "TSMC CoWoS")
     assert d == {
         "tpp_threshold": 4800.0,
         "enforcement": 0.5,
-        "cowos_growth": 3.0,
+        "cowos_growth": cowos.growth.max_growth_per_year,  # the calibrated value
         "domestic_yield": 0.4,
         "surge_size": 1.5,
         "enterprise_growth": 1.0,
