@@ -310,6 +310,14 @@ def _run_inline(tasks: list[RunTask], out: Path, on_done: OnDone) -> None:
         on_done(run_task(task, str(out)))
 
 
+def _single_threaded_worker() -> None:
+    """Pool workers use one thread each: Arrow's thread pools would oversubscribe the cores."""
+    import pyarrow as pa
+
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+
+
 def _run_pool(tasks: list[RunTask], out: Path, workers: int, on_done: OnDone) -> None:
     """Local worker processes; a killed worker costs only the runs it held."""
     import multiprocessing as mp
@@ -324,7 +332,9 @@ def _run_pool(tasks: list[RunTask], out: Path, workers: int, on_done: OnDone) ->
         # the fork server imports the model once and workers fork from it, instead of
         # each worker importing mesa, pandas, scipy and pyarrow itself (~1 s of CPU each)
         ctx.set_forkserver_preload(["abm.batch", "abm.model", "abm.outputs"])
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_single_threaded_worker
+        ) as pool:
             # this process has the model imported already: it runs the last run itself
             # while the fork server and the workers start (hiding their start-up)
             mine = pending[-1] if first_round and len(pending) > workers else None

@@ -254,10 +254,13 @@ def run_suite(
     out: Path | None = Path("bench/results.json"),
     scale_agents: tuple[int, ...] | None = None,
     progress: Callable[[str], None] | None = None,
+    batch_runs: int = 32,
 ) -> dict[str, Any]:
     """Run the benchmark suite; write ``out`` (JSON) unless it is None.
 
     Args:
+        batch_runs: Baseline runs in the batch-throughput comparison (a sweep's
+            worker start-up is paid once, so few runs understate what 2 workers give).
         quick: A short smoke: 1 baseline run of 26 weeks, scaling at 100 and
             1,000 agents over 4 weeks, a 2-run batch of 8 weeks. Its figures
             say nothing about the targets.
@@ -288,7 +291,7 @@ def run_suite(
         say(f"scaling: {n} agents")
         result["scaling"].append(scale_run(n, scale_weeks, stages=n == max(sizes)))
     say("batch throughput")
-    result["batch"] = batch_throughput(runs=2 if quick else 8, weeks=8 if quick else None)
+    result["batch"] = batch_throughput(runs=2 if quick else batch_runs, weeks=8 if quick else None)
     result["checks"] = _checks(result)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

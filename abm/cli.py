@@ -204,6 +204,9 @@ def bench(
     agents: Annotated[
         str | None, typer.Option(help="Synthetic world sizes, comma-separated (100,1000,10000).")
     ] = None,
+    batch_runs: Annotated[
+        int, typer.Option(min=2, help="Runs in the batch-throughput comparison.")
+    ] = 32,
 ) -> None:
     """Run the benchmark suite: baseline run, stage times, scaling, memory, batch throughput."""
     from abm.bench import run_suite, table
@@ -214,6 +217,7 @@ def bench(
         out=out,
         scale_agents=sizes,
         progress=lambda msg: err.print(f"[dim]bench: {msg}[/]", highlight=False),
+        batch_runs=batch_runs,
     )
     console.print(table(result), highlight=False, soft_wrap=True)
     console.print(f"\nwrote {out}", highlight=False)

@@ -66,6 +66,7 @@ def main() -> None:
     ]
     for p in search["parameters"]:
         value = fitted.get(p["path"], "not fitted")
+        value = f"{value:.4g}" if isinstance(value, float) else value
         lines.append(
             f"| `{p['path']}` — {p['why']} | {p['low']:g} - {p['high']:g} | {p['source']} "
             f"| {value} |"
