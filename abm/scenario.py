@@ -816,7 +816,8 @@ def resolve_path(name_or_path: str | Path) -> Path:
 
 def library_names() -> list[str]:
     """Names of the scenarios shipped in ``scenarios/``."""
-    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml") if p.name != REFERENCES_FILE)
+    not_scenarios = {REFERENCES_FILE, "calibration.yaml", "targets.yaml"}
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml") if p.name not in not_scenarios)
 
 
 def _apply_calibration(path: Path, data: dict[str, Any]) -> dict[str, Any]:

@@ -229,8 +229,8 @@ def test_strict_controls_less_compute_in_china(run):
     strict=True,
     reason="denied_units counts orders cancelled by a denial. Buyers never order what a rule "
     "in force denies (Buyer.offers), so denials come from orders placed before a rule bit: "
-    "the baseline's loosen-then-tighten timeline (A800/H800 caught in Oct 2023, ~0.8M H20 "
-    "orders cut in Apr 2025) denies ~1M units; strict rules known from Oct 2022 deny ~17k.",
+    "the baseline's loosen-then-tighten timeline (A800/H800 caught in Oct 2023, H20 orders "
+    "cut in Apr 2025) denies ~0.9M units (seed 1); strict rules known from Oct 2022 deny ~2k.",
 )
 def test_strict_controls_deny_more_units(run):
     assert denied_total(run("strict_controls")) > 1.2 * denied_total(run("baseline"))

@@ -59,7 +59,7 @@ LEVERS: tuple[Lever, ...] = (
         "cowos_growth",
         "CoWoS capacity growth (max /yr)",
         0.0,
-        5.0,
+        8.0,  # the calibration's search range reaches 8 (scenarios/calibration.yaml)
         0.1,
         "TSMC CoWoS `growth.max_growth_per_year` (3.0 = capacity can quadruple in a year).",
     ),
@@ -136,8 +136,17 @@ def lever_defaults(spec: Scenario, seed: int = 1) -> dict[str, float | None]:
 
 
 def _changed(values: dict[str, float | None], defaults: dict[str, float | None], key: str) -> bool:
+    """True when the user moved a lever off the scenario's value.
+
+    A slider snaps to its step, so a value within half a step of the scenario's own
+    (e.g. the calibrated CoWoS growth 5.664 shown as 5.7) counts as unchanged.
+    """
     v, d = values.get(key), defaults.get(key)
-    return v is not None and d is not None and not math.isclose(v, d, rel_tol=1e-9, abs_tol=1e-9)
+    if v is None or d is None:
+        return False
+    lever = next((lv for lv in LEVERS if lv.key == key), None)
+    tol = lever.step / 2 if lever is not None and key != "seed" else 1e-9
+    return abs(v - d) > tol + 1e-9
 
 
 def _move_tpp(threshold: Any, old: float, new: float) -> dict[str, Any]:
