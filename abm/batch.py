@@ -460,9 +460,9 @@ def load_spec(path: str | Path) -> BatchSpec:
     try:
         return BatchSpec.model_validate(data)
     except ValidationError as exc:
-        e = exc.errors()[0]
-        loc = ".".join(str(p) for p in e["loc"])
-        raise BatchError(f"{path}: {loc}: {e['msg']}") from None
+        from abm.scenario import first_error
+
+        raise BatchError(first_error(path, exc)) from None
 
 
 def run_batch(

@@ -16,6 +16,7 @@ best point when asked to apply it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -27,9 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from abm.batch import BatchSpec, SampleSpec, run_batch
 from abm.outputs import atomic_write_bytes, git_commit
-from abm.scenario import SCENARIO_DIR, ScenarioError, load_references
+from abm.scenario import SCENARIO_DIR, ScenarioError, first_error, load_references, read_yaml
 from abm.targets import TargetSet, load_targets, loss
 from abm.validation import evaluate_batch
+
+Progress = Callable[[int, int, int], None]
 
 CALIBRATION_FILE = SCENARIO_DIR / "calibration.yaml"
 
@@ -73,13 +76,11 @@ def load_search(path: str | Path = CALIBRATION_FILE) -> tuple[SearchSpec, dict[s
     path = Path(path)
     if not path.exists():
         raise ScenarioError(f"{path}: no such calibration file")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = read_yaml(path)
     try:
         spec = SearchSpec.model_validate(data.get("search"))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise ScenarioError(f"{path}: search.{loc}: {err['msg']}") from None
+        raise ScenarioError(first_error(path, exc, prefix="search.")) from None
     refs = load_references()
     for p in spec.parameters:
         if p.source not in refs:
@@ -152,71 +153,58 @@ def calibrate(
     bounds = {p.path: (p.low, p.high) for p in spec.parameters}
     ranges = dict(bounds)
     integers = [p.path for p in spec.parameters if p.integer]
-    stages = []
+    stages: list[_Stage] = []
     n_confirm = confirm_runs_planned(spec)
-    for stage in range(1, spec.stages + 1):
-        folder = Path(out) / f"stage{stage}"
+    total = spec.stages * n * len(spec.seeds) + n_confirm
+    for number in range(1, spec.stages + 1):
+        folder = Path(out) / f"stage{number}"
         sample = SampleSpec(
-            method="lhs", n=n, ranges=ranges, seed=spec.sample_seed + stage - 1, integers=integers
+            method="lhs", n=n, ranges=ranges, seed=spec.sample_seed + number - 1, integers=integers
         )
         batch = BatchSpec(scenarios=[spec.scenario], seeds=spec.seeds, sample=sample)
-        points = batch.points()
-        per_stage = len(batch.tasks())
-        offset = (stage - 1) * per_stage
-
-        def done(d: int, f: int, t: int, offset: int = offset, per_stage: int = per_stage) -> None:
-            if progress is not None:
-                progress(offset + d, f, spec.stages * per_stage + n_confirm)
-
-        result = run_batch(batch, folder, workers=workers, progress=done)
+        before = (number - 1) * n * len(spec.seeds)
+        result = run_batch(
+            batch, folder, workers=workers, progress=_offset(progress, total, before)
+        )
         if len(result.failed) == len(batch.tasks()):
             first = result.manifest["runs"][result.failed[0]]["error"].splitlines()[0]
             raise RuntimeError(f"every run failed, e.g. {first}")
-        scores = score_points(evaluate_batch(folder, targets), targets)
-        scores.to_csv(folder / "scores.csv")
-        best = int(scores.index[0])
-        stages.append((stage, points, scores, best, len(batch.tasks()), len(result.failed)))
-        ranges = _around(points[best], ranges, bounds, spec.shrink, integers)
-    # candidates: the best points of every stage, confirmed over more seeds if asked
-    candidates = []
-    for k, pts, sc, _, _, _ in stages:
-        for p in sc.index[: max(1, spec.confirm_top)]:
-            candidates.append((k, int(p), pts[int(p)]))
+        values = evaluate_batch(folder, targets)
+        stage = _Stage(number, batch.points(), values, score_points(values, targets))
+        stage.scores.to_csv(folder / "scores.csv")
+        stage.runs, stage.failed = len(batch.tasks()), len(result.failed)
+        stages.append(stage)
+        ranges = _around(stage.points[stage.best], ranges, bounds, spec.shrink, integers)
+    # candidates: the best points of every stage, scored on their own runs and, if asked,
+    # on runs over the confirmation seeds too
+    candidates = [
+        (st.number, int(p), st.points[int(p)])
+        for st in stages
+        for p in st.scores.index[: max(1, spec.confirm_top)]
+    ]
+    confirming = bool(spec.confirm_top and spec.confirm_seeds)
     confirm_runs = 0
-    if spec.confirm_top and spec.confirm_seeds:
-        frames, labels = [], []
-        for i, (k, p, values) in enumerate(candidates):
+    frames, labels = [], []
+    for i, (k, p, point) in enumerate(candidates):
+        own = stages[k - 1].values
+        runs = [own[[_point_of(r) == p for r in own.index]]]
+        if confirming:
             folder = Path(out) / "confirm" / f"c{i:02d}"
             batch = BatchSpec(
                 scenarios=[spec.scenario],
                 seeds=spec.confirm_seeds,
-                sweep={key: [v] for key, v in values.items()},
+                sweep={key: [v] for key, v in point.items()},
             )
-            base = spec.stages * per_stage + confirm_runs
-
-            def step(d: int, f: int, t: int, base: int = base) -> None:
-                if progress is not None:
-                    progress(base + d, f, spec.stages * per_stage + n_confirm)
-
-            run_batch(batch, folder, workers=workers, progress=step)
+            done = spec.stages * n * len(spec.seeds) + confirm_runs
+            run_batch(batch, folder, workers=workers, progress=_offset(progress, total, done))
             confirm_runs += len(batch.tasks())
-            extra = evaluate_batch(folder, targets)
-            first = evaluate_batch(Path(out) / f"stage{k}", targets)
-            own = first[[_point_of(r) == p for r in first.index]]
-            frames += [own, extra]
-            labels += [i] * (len(own) + len(extra))
-        scores = score_points(pd.concat(frames), targets, point=labels)
+            runs.append(evaluate_batch(folder, targets))
+        frames += runs
+        labels += [i] * sum(len(r) for r in runs)
+    scores = score_points(pd.concat(frames), targets, point=labels)
+    if confirming:
         scores.to_csv(Path(out) / "confirm" / "scores.csv")
-        seeds_used = sorted(set(spec.seeds) | set(spec.confirm_seeds))
-    else:
-        labels = list(range(len(candidates)))
-        rows = [stages[k - 1][2].loc[[p]] for k, p, _ in candidates]
-        scores = (
-            pd.concat(rows)
-            .set_axis(labels)
-            .sort_values(["targets_passing", "loss"], ascending=[False, True])
-        )
-        seeds_used = list(spec.seeds)
+    seeds_used = sorted(set(spec.seeds) | (set(spec.confirm_seeds) if confirming else set()))
     best_candidate = int(scores.index[0])
     stage, best, best_values = candidates[best_candidate]
     top = []
@@ -245,9 +233,11 @@ def calibrate(
                 "stage": k,
                 "runs": runs,
                 "failed_runs": failed,
-                "best_loss": round(float(sc.loc[b, "loss"]), 4),
+                "best_loss": round(float(best_loss), 4),
             }
-            for k, _, sc, b, runs, failed in stages
+            for k, runs, failed, best_loss in (
+                (st.number, st.runs, st.failed, st.scores.loc[st.best, "loss"]) for st in stages
+            )
         ],
         "confirmation": {
             "candidates": len(candidates),
@@ -271,6 +261,30 @@ def calibrate(
         data["fitted"] = fitted
         _dump(Path(path), data, header=_header(Path(path)))
     return {"result": record, "fitted": fitted}
+
+
+@dataclass
+class _Stage:
+    """One stage of the search: its design, per-run target values and per-point scores."""
+
+    number: int
+    points: list[dict[str, Any]]
+    values: pd.DataFrame
+    scores: pd.DataFrame
+    runs: int = 0
+    failed: int = 0
+
+    @property
+    def best(self) -> int:
+        """The stage's best design point."""
+        return int(self.scores.index[0])
+
+
+def _offset(progress: Progress | None, total: int, done: int = 0) -> Progress | None:
+    """Report a batch's progress as part of the whole search (``done`` runs before it)."""
+    if progress is None:
+        return None
+    return lambda d, f, t: progress(done + d, f, total)
 
 
 def _around(

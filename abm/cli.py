@@ -271,15 +271,7 @@ def batch(
         for name in bspec.scenarios:
             load_scenario(name)  # fail fast on a bad scenario, before any worker starts
         total = len(bspec.tasks())
-        with Progress(
-            TextColumn("[bold]batch"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[failed]} failed"),
-            TimeRemainingColumn(),
-            console=err,
-            transient=False,
-        ) as bar:
+        with _batch_bar("batch") as bar:
             task = bar.add_task("runs", total=total, failed=0)
 
             def progress(done: int, failed: int, total: int) -> None:
@@ -391,8 +383,12 @@ def _batch_bar(label: str):
     )
 
 
-def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+def _new_out(out: Path | None, command: str) -> Path:
+    """The output folder of a command: ``out`` if new or empty, else out/<command>-<time>."""
+    out = out or Path("out") / f"{command}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and any(out.iterdir()):
+        _fail(f"--out {out}: not empty; choose a new folder")
+    return out
 
 
 @app.command()
@@ -411,9 +407,7 @@ def validate(
     from abm.validation import validate as run_validation
     from abm.validation import write_report
 
-    out = out or Path("out") / f"validate-{_stamp()}"
-    if out.exists() and any(out.iterdir()):
-        _fail(f"--out {out}: not empty; choose a new folder")
+    out = _new_out(out, "validate")
     try:
         load_scenario(scenario)
         with _batch_bar("validate") as bar:
@@ -463,9 +457,7 @@ def calibrate(
     from abm.calibration import calibrate as run_calibration
 
     path = file or CALIBRATION_FILE
-    out = out or Path("out") / f"calibrate-{_stamp()}"
-    if out.exists() and any(out.iterdir()):
-        _fail(f"--out {out}: not empty; choose a new folder")
+    out = _new_out(out, "calibrate")
     try:
         spec, _ = load_search(path)
         total = (samples or spec.samples) * len(spec.seeds) * spec.stages

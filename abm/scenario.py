@@ -718,7 +718,7 @@ _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _YAML_CACHE: dict[tuple[str, int, int], Any] = {}
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
     """A YAML file's content (kept per file version: batches and benchmarks re-read files).
 
     Parsed with libyaml when available; errors are reported by the pure-Python
@@ -835,7 +835,7 @@ def _apply_calibration(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     cal_path = path.parent / name
     if not cal_path.exists():
         raise ScenarioError(f"{path}: calibration: no such file {cal_path}")
-    fitted = _read_yaml(cal_path).get("fitted") or {}
+    fitted = read_yaml(cal_path).get("fitted") or {}
     if not isinstance(fitted, dict):
         raise ScenarioError(f"{cal_path}: fitted: expected a mapping of key.path: value")
     from abm.batch import BatchError, overrides_from
@@ -856,7 +856,7 @@ def _raw_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]
     if real in seen:
         chain = " -> ".join(p.stem for p in (*seen, real))
         raise ScenarioError(f"{path}: extends: cycle ({chain})")
-    data = _apply_calibration(path, _read_yaml(path))
+    data = _apply_calibration(path, read_yaml(path))
     parent = data.get("extends")
     if parent is None:
         return data
@@ -974,6 +974,13 @@ def _expected(err: dict[str, Any]) -> str:
     return (msg[0].lower() + msg[1:]).removeprefix("input should be ")
 
 
+def first_error(path: Path | str, exc: ValidationError, prefix: str = "") -> str:
+    """``path: field: message`` for the first error of a pydantic validation."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    return f"{path}: {prefix}{loc}: {err['msg']}"
+
+
 def _format_validation(path: Path | str, exc: ValidationError) -> str:
     err = exc.errors()[0]
     raw_loc = tuple(err["loc"])
@@ -1000,7 +1007,7 @@ def _format_validation(path: Path | str, exc: ValidationError) -> str:
 def load_references() -> dict[str, dict[str, Any]]:
     """Read ``scenarios/references.yaml``: sourced facts and declared assumptions by id."""
     path = SCENARIO_DIR / REFERENCES_FILE
-    data = _read_yaml(path)
+    data = read_yaml(path)
     refs: dict[str, dict[str, Any]] = {}
     for section in ("facts", "assumptions"):
         for rid, entry in (data.get(section) or {}).items():

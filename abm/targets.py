@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from abm.scenario import SCENARIO_DIR, ScenarioError, load_references
+from abm.scenario import SCENARIO_DIR, ScenarioError, first_error, load_references, read_yaml
 
 TARGETS_FILE = SCENARIO_DIR / "targets.yaml"
 
@@ -118,15 +117,9 @@ def load_targets(path: str | Path = TARGETS_FILE) -> TargetSet:
     if not path.exists():
         raise ScenarioError(f"{path}: no such targets file")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
-    try:
-        targets = TargetSet.model_validate(raw)
+        targets = TargetSet.model_validate(read_yaml(path))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise ScenarioError(f"{path}: {loc}: {err['msg']}") from None
+        raise ScenarioError(first_error(path, exc)) from None
     refs = load_references()
     for t in targets.targets:
         for s in t.sources:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -50,23 +50,45 @@ def read_series(
     return out_map
 
 
-def evaluate_batch(out: str | Path, targets: TargetSet) -> pd.DataFrame:
-    """One row per run, one column per target (its statistic)."""
-    series = read_series(out, targets.series_needed())
+Series = dict[str, dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]]
+
+
+def evaluate_series(series: Series, targets: TargetSet) -> pd.DataFrame:
+    """One row per run, one column per target (its statistic), from series read once."""
     rows = [{"run_id": rid, **evaluate_run(targets, s)} for rid, s in sorted(series.items())]
     return pd.DataFrame(rows).set_index("run_id")
 
 
+def evaluate_batch(out: str | Path, targets: TargetSet) -> pd.DataFrame:
+    """One row per run of a batch folder, one column per target (its statistic)."""
+    return evaluate_series(read_series(out, targets.series_needed()), targets)
+
+
 @dataclass
 class Validation:
-    """The result of a validation: per-run values and the summary table."""
+    """The result of a validation: per-run values, the series behind them, the summary.
+
+    Attributes:
+        targets: The target set checked.
+        values: Run x target statistics.
+        out: The validation folder.
+        series: The metric series the statistics came from (the report draws them).
+    """
 
     targets: TargetSet
-    values: pd.DataFrame  # run x target
+    values: pd.DataFrame
     out: Path
+    series: Series
 
     def table(self) -> pd.DataFrame:
         """Target, observed, band, model median and 5-95 % band, share of seeds passing."""
+        if self._table is None:
+            self._table = self._summarise()
+        return self._table.copy()
+
+    _table: pd.DataFrame | None = field(default=None, init=False, repr=False)
+
+    def _summarise(self) -> pd.DataFrame:
         rows = []
         for t in self.targets.targets:
             v = self.values[t.id].to_numpy(dtype=float)
@@ -143,8 +165,9 @@ def validate(
     if result.failed:
         first = result.manifest["runs"][result.failed[0]]["error"].splitlines()[0]
         raise RuntimeError(f"{len(result.failed)} run(s) failed, e.g. {first}")
-    values = evaluate_batch(out, targets)
-    v = Validation(targets, values, Path(out))
+    series = read_series(out, targets.series_needed())
+    values = evaluate_series(series, targets)
+    v = Validation(targets, values, Path(out), series)
     values.to_csv(Path(out) / "validation_runs.csv")
     table = v.table()
     (Path(out) / "validation.json").write_text(
@@ -177,7 +200,7 @@ def write_report(v: Validation) -> Path:
     from abm.htmlpage import CSS, data_uri, escape, png_bytes
     from abm.outputs import atomic_write_bytes
 
-    series = read_series(v.out, v.targets.series_needed())
+    series = v.series
     table = v.table().set_index("id")
     sections = []
     by_series: dict[tuple[str, str], list] = {}

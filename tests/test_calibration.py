@@ -16,18 +16,33 @@ from abm.targets import load_targets
 runner = CliRunner()
 
 
+def _at(data, path: str):
+    """The value at a calibration key path (``a.b[Name].c``) of a scenario dump."""
+    from abm.batch import _split
+
+    node = data
+    for part in _split(path):
+        if part.endswith("]"):
+            key, name = part[:-1].split("[", 1)
+            node = next(x for x in node[key] if x.get("name", x.get("id")) == name)
+        else:
+            node = node[part]
+    return node
+
+
 def test_baseline_loads_the_fitted_values_of_its_calibration_file():
     spec, data = load_search()
     fitted = data.get("fitted") or {}
+    assert fitted, "the baseline is calibrated: fitted values are recorded"
+    assert {p.path for p in spec.parameters} >= set(fitted)
     base = load_scenario("baseline")
     assert base.calibration == "calibration.yaml"
+    dump = base.model_dump(mode="json")
     for path, value in fitted.items():
-        if path == "parameters.buyers.forecast_alpha":
-            assert base.parameters.buyers.forecast_alpha == pytest.approx(value)
+        assert _at(dump, path) == pytest.approx(value), path
     # scenarios that extend the baseline inherit the fit
     child = load_scenario("strict_controls")
     assert child.parameters.buyers == base.parameters.buyers
-    assert {p.path for p in spec.parameters} >= set(fitted)
 
 
 def _scenario_with_calibration(tmp_path: Path, fitted: dict) -> Path:
