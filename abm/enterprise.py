@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from abm.firm import Firm
-from abm.ordering import interpolate_log
+from abm.ordering import interpolate_log, scale_path
 from abm.scenario import EnterpriseSpec
 
 NOISE_BLOCK = 64
@@ -32,16 +32,17 @@ class EnterpriseDemand(Firm):
         super().__init__(model, spec.name, spec.region, spec.region)
         self.spec = spec
         dp = model.spec.parameters.demand
-        first, last = (model.step_of(spec.demand_path_h100e[i][0]) for i in (0, -1))
-        scale = [(first, dp.enterprise_scale_start), (last, dp.enterprise_scale_end)]
-        mid = model.step_of(dp.enterprise_scale_mid_date)
-        if first < mid < last:
-            scale.insert(1, (mid, dp.enterprise_scale_mid))
-        points = sorted({model.step_of(d) for d, _ in spec.demand_path_h100e} | {mid})
-        points = [s for s in points if first <= s <= last]
         path = [(model.step_of(d), v) for d, v in spec.demand_path_h100e]
-        # the scaled path keeps the scale's knots, so the factor is exact between points
-        self.path = [(s, interpolate_log(path, s) * interpolate_log(scale, s)) for s in points]
+        first, last = path[0][0], path[-1][0]
+        scale = [(first, dp.enterprise_scale_start), (last, dp.enterprise_scale_end)]
+        knots = [(dp.enterprise_scale_mid_date, dp.enterprise_scale_mid)]
+        if dp.enterprise_scale_late is not None:
+            knots.append((dp.enterprise_scale_late_date, dp.enterprise_scale_late))
+        for day, value in knots:
+            step = model.step_of(day)
+            if first < step < last:
+                scale.insert(-1, (step, value))
+        self.path = scale_path(path, sorted(scale))
         self.draws = model.stream("enterprise_demand", spec.name)
         self._noise_block: list[float] = []  # draws taken ahead, in stream order
         self.noise = 0.0

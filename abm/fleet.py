@@ -6,7 +6,9 @@ vendors' quoted lead times, and orders the gap between the capacity it wants
 and what it has installed and on order (stock-and-supply-line rule). Longer
 quoted lead times make it order further ahead — the bullwhip of 2023. When
 its pipeline overshoots by more than ``cancel_excess_share`` of the target
-it cancels its newest outstanding orders.
+it cancels its newest outstanding orders. Long lead times also make it
+order more than it needs (double and phantom orders, F149), which it
+cancels when lead times fall.
 """
 
 from __future__ import annotations
@@ -153,8 +155,10 @@ class Buyer(Firm):
         if not self.spec.vendor_shares:
             return
         self.open_orders = [o for o in self.open_orders if o.outstanding > 0]
-        horizon = min(bp.max_forecast_horizon_weeks, self.expected_lead_time())
-        target = self.forecast.ahead(horizon) * (1 + bp.safety_stock)
+        lead = self.expected_lead_time()
+        horizon = min(bp.max_forecast_horizon_weeks, lead)
+        cover = 1 + bp.safety_stock + self.double_order_share(lead)
+        target = self.forecast.ahead(horizon) * cover
         have = self.installed_h100e() + self.pipeline_h100e()
         gap = target - have
         if gap < -bp.cancel_excess_share * target:
@@ -169,6 +173,20 @@ class Buyer(Firm):
                 units = int(round(order_h100e * share * weight / product.h100e))
                 if units > 0:
                     m.place_order(self, vendor, product.name, units)
+
+    def double_order_share(self, lead_time: float) -> float:
+        """Share of the target fleet ordered on top in case orders are only partly filled.
+
+        Buyers facing lead times above normal place double and phantom orders
+        (F149): ``double_order_per_week`` per week above the normal lead time,
+        at most ``double_order_cap``. It vanishes as lead times fall, and the
+        pipeline it leaves behind is then cancelled.
+        """
+        bp = self.model.spec.parameters.buyers
+        if bp.double_order_per_week <= 0:
+            return 0.0
+        normal = self.model.spec.parameters.vendors.normal_lead_time_weeks
+        return min(bp.double_order_cap, bp.double_order_per_week * max(0.0, lead_time - normal))
 
     def offers(self, vendor: Any) -> list[Any]:
         """The vendor's products this buyer can buy today.

@@ -20,7 +20,7 @@ import math
 from typing import Any
 
 from abm.fleet import Buyer
-from abm.ordering import interpolate_log
+from abm.ordering import interpolate_log, scale_path
 from abm.products import HOURS_PER_WEEK
 from abm.scenario import LabSpec
 
@@ -36,7 +36,14 @@ class AILab(Buyer):
         super().__init__(model, spec)
         self.spec: LabSpec = spec
         self.users_path = [(model.step_of(d), v * 1e6) for d, v in spec.users_path_million]
-        self.training_path = [(model.step_of(d), v) for d, v in spec.training_h100e]
+        dp = model.spec.parameters.demand
+        path = [(model.step_of(d), v) for d, v in spec.training_h100e]
+        peak = model.step_of(dp.training_scale_peak_date)
+        until = model.step_of(dp.training_scale_until)
+        latent = [(0, 1.0), (peak, dp.training_scale_peak), (until, 1.0)]
+        if dp.training_scale_peak != 1 and 0 < peak < until:  # latent demand of the shortage
+            path = scale_path(path, latent)
+        self.training_path = path
         self.draws = model.stream("users", spec.name)
         self.noise = 0.0
         self.user_multiplier = 1.0

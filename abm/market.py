@@ -194,14 +194,19 @@ def clear_rental_market(
     floor_price: float,
     ceiling_price: float,
     tol: float = 1e-9,
+    idle_exponent: float = 0.0,
 ) -> RentalClearing:
     """Clear a rental market: find the price at which demand meets supply.
 
     Each buyer i wants ``need_i * min(1, (p / ref_i) ** -eps_i)`` H100e at price
     p. Demand falls with price, so the clearing price is unique:
 
-    * if demand at ``floor_price`` fits in supply, the price is the floor and
-      every buyer gets what it wants (capacity idles);
+    * if demand at ``floor_price`` fits in supply, capacity idles: with
+      ``idle_exponent`` 0 the price is the floor and every buyer gets what it
+      wants; with ``idle_exponent`` k > 0 sellers undercut each other to fill
+      idle capacity, offering ``supply * (p / floor_price) ** (1 / k)`` at
+      price p, and the price is where demand meets that offer (with demand
+      flat below the buyers' reference prices, ``floor_price * utilisation ** k``);
     * if demand at ``ceiling_price`` still exceeds supply, the price is the
       ceiling and supply is rationed pro-rata to demand at the ceiling;
     * otherwise bisection finds p with demand(p) = supply.
@@ -213,9 +218,13 @@ def clear_rental_market(
             all of its need.
         elasticity: Price elasticity of each buyer's demand above its
             reference price (>= 0).
-        floor_price: Lowest price sellers accept (cost recovery).
+        floor_price: Price at which sellers offer all their capacity (full
+            cost recovery); the lowest price they accept when ``idle_exponent``
+            is 0.
         ceiling_price: Highest price the market reaches (on-demand list).
         tol: Relative tolerance of the bisection.
+        idle_exponent: How hard sellers cut prices when capacity idles (0: not
+            below the floor).
 
     Returns:
         The clearing price and what each buyer is served.
@@ -232,8 +241,20 @@ def clear_rental_market(
         return RentalClearing(floor_price, np.zeros_like(need), wanted, 0.0, False)
     d_floor = _demand(floor_price, need, ref, eps)
     if d_floor.sum() <= supply_h100e:
-        util = d_floor.sum() / supply_h100e if supply_h100e > 0 else 0.0
-        return RentalClearing(floor_price, d_floor, wanted, float(util), False)
+        if idle_exponent <= 0 or d_floor.sum() >= supply_h100e:
+            util = d_floor.sum() / supply_h100e if supply_h100e > 0 else 0.0
+            return RentalClearing(floor_price, d_floor, wanted, float(util), False)
+        # idle capacity: the offer curve supply * (p / floor) ** (1 / k) meets demand
+        lo, hi = 0.0, floor_price
+        while hi - lo > tol * hi:
+            mid = 0.5 * (lo + hi)
+            offer = supply_h100e * (mid / floor_price) ** (1.0 / idle_exponent)
+            if _demand(mid, need, ref, eps).sum() > offer:
+                lo = mid
+            else:
+                hi = mid
+        served = _demand(hi, need, ref, eps)
+        return RentalClearing(hi, served, wanted, float(served.sum() / supply_h100e), False)
     d_ceiling = _demand(ceiling_price, need, ref, eps)
     if d_ceiling.sum() >= supply_h100e:
         share = supply_h100e / d_ceiling.sum() if d_ceiling.sum() > 0 else 0.0

@@ -279,6 +279,7 @@ class SupplyChainModel(Model):
                         eps,
                         rp.floor_usd_per_h100e_hour,
                         rp.ceiling_usd_per_h100e_hour,
+                        idle_exponent=rp.idle_price_exponent,
                     ).price
             self._reprice_demand()
             if all(abs(self.rental_price[r] - before[r]) < 1e-6 for r in REGIONS):
@@ -609,7 +610,13 @@ class SupplyChainModel(Model):
             self.rental_shortage[region] = 0.0
             return
         res = clear_rental_market(
-            supply, need, ref, eps, rp.floor_usd_per_h100e_hour, rp.ceiling_usd_per_h100e_hour
+            supply,
+            need,
+            ref,
+            eps,
+            rp.floor_usd_per_h100e_hour,
+            rp.ceiling_usd_per_h100e_hour,
+            idle_exponent=rp.idle_price_exponent,
         )
         prev = self.rental_price[region]
         self.rental_price[region] = prev + rp.price_smoothing * (res.price - prev)

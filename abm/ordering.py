@@ -81,3 +81,25 @@ def interpolate_log(points: list[tuple[int, float]], step: float) -> float:
                 return v0 * (v1 / v0) ** f
             return v0 + (v1 - v0) * f
     return points[-1][1]
+
+
+def scale_path(
+    path: list[tuple[int, float]], scale: list[tuple[int, float]]
+) -> list[tuple[int, float]]:
+    """Multiply a (step, value) path by a log-linearly interpolated scale path.
+
+    The result keeps the knots of both (within the path's span), so the factor
+    is exact between points. Outside its knots the scale is flat at its end
+    values; a scale of all ones returns the path unchanged.
+    """
+    if not path:
+        return []
+    first, last = path[0][0], path[-1][0]
+    knots = sorted({s for s, _ in path} | {s for s, _ in scale if first <= s <= last})
+
+    def factor(step: int) -> float:
+        if step <= scale[0][0]:
+            return scale[0][1]
+        return interpolate_log(scale, step)
+
+    return [(s, interpolate_log(path, s) * factor(s)) for s in knots]

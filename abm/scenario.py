@@ -423,9 +423,16 @@ class World(Strict):
 
 
 class RentalParams(Sourced):
-    """Regional rental markets (USD per H100e-hour)."""
+    """Regional rental markets (USD per H100e-hour).
+
+    ``floor_usd_per_h100e_hour`` is the price at which clouds offer all their
+    capacity (capital recovery); with ``idle_price_exponent`` 0 they never go
+    below it, with k > 0 they undercut it when capacity idles, to
+    ``floor * utilisation ** k`` (see :func:`abm.market.clear_rental_market`).
+    """
 
     floor_usd_per_h100e_hour: Annotated[float, Field(gt=0)] = 1.0
+    idle_price_exponent: NonNeg = 0.0
     ceiling_usd_per_h100e_hour: Annotated[float, Field(gt=0)] = 12.0
     lab_reference_usd_per_h100e_hour: Annotated[float, Field(gt=0)] = 4.0
     enterprise_reference_usd_per_h100e_hour: Annotated[float, Field(gt=0)] = 2.0
@@ -441,7 +448,14 @@ class RentalParams(Sourced):
 
 
 class BuyerParams(Sourced):
-    """Forecasting and ordering of clouds and labs that own fleets."""
+    """Forecasting and ordering of clouds and labs that own fleets.
+
+    ``double_order_per_week`` is the share by which a buyer inflates the fleet it
+    orders toward per week of quoted lead time above the normal lead time
+    (double and phantom orders placed because long lead times make buyers expect
+    partial delivery, F149), capped at ``double_order_cap``; 0 turns it off. When
+    the lead time falls the inflation goes, and the excess pipeline is cancelled.
+    """
 
     forecast_alpha: Fraction = 0.3
     forecast_beta: Fraction = 0.1
@@ -449,6 +463,8 @@ class BuyerParams(Sourced):
     supply_line_adjust_weeks: Annotated[float, Field(ge=1)] = 8.0
     max_forecast_horizon_weeks: Annotated[float, Field(ge=0)] = 52.0
     cancel_excess_share: NonNeg = 0.25
+    double_order_per_week: NonNeg = 0.0
+    double_order_cap: NonNeg = 1.0
     product_choice_sharpness: NonNeg = 4.0
     service_life_weeks: PositiveInt = 260
 
@@ -477,13 +493,27 @@ class DemandParams(Sourced):
     ``enterprise_scale_start`` at the path's first point through
     ``enterprise_scale_mid`` on ``enterprise_scale_mid_date`` to
     ``enterprise_scale_end`` at its last point, so a fit can move the level and the
-    timing of B-end demand growth without rewriting every path.
+    timing of B-end demand growth without rewriting every path. An optional
+    ``enterprise_scale_late`` knot on ``enterprise_scale_late_date`` lets the fit
+    place the late-2025 growth of inference for agents and reasoning (F127).
+
+    ``training_scale_peak`` multiplies the labs' training paths, which are
+    sourced from the compute labs actually got (F105, F111), by a factor that
+    rises log-linearly from 1 at the paths' start to this value on
+    ``training_scale_peak_date`` and falls back to 1 on
+    ``training_scale_until``: the compute labs wanted but could not get in the
+    2023 shortage (latent demand, A19).
     """
 
     enterprise_scale_start: Annotated[float, Field(gt=0)] = 1.0
     enterprise_scale_mid: Annotated[float, Field(gt=0)] = 1.0
     enterprise_scale_mid_date: date = date(2023, 7, 3)
+    enterprise_scale_late: Annotated[float, Field(gt=0)] | None = None
+    enterprise_scale_late_date: date = date(2025, 10, 6)
     enterprise_scale_end: Annotated[float, Field(gt=0)] = 1.0
+    training_scale_peak: Annotated[float, Field(gt=0)] = 1.0
+    training_scale_peak_date: date = date(2023, 10, 2)
+    training_scale_until: date = date(2024, 7, 1)
 
 
 class Parameters(Strict):

@@ -94,3 +94,29 @@ def test_rental_clearing_price_falls_as_supply_grows():
     ]
     assert prices == sorted(prices, reverse=True)
     assert prices[-1] == 1.5
+
+
+def test_idle_capacity_is_undercut_to_floor_times_utilisation_to_the_k():
+    # demand is flat below the references (4): 50 of 100 wanted -> u = 0.5, p = 2 * 0.5**2
+    res = clear_rental_market(100, [30, 20], [4, 4], [1, 1], 2.0, 12, idle_exponent=2)
+    assert res.price == pytest.approx(0.5, rel=1e-6)
+    assert res.served.tolist() == pytest.approx([30, 20])
+    assert res.utilisation == pytest.approx(0.5)
+    assert not res.rationed
+    # exponent 0 keeps the floor; a full market is at the floor whatever the exponent
+    assert clear_rental_market(100, [30, 20], [4, 4], [1, 1], 2.0, 12).price == 2.0
+    full = clear_rental_market(50, [30, 20], [4, 4], [1, 1], 2.0, 12, idle_exponent=3)
+    assert full.price == 2.0
+
+
+def test_idle_price_rises_with_utilisation_and_meets_elastic_demand():
+    prices = [
+        clear_rental_market(100, [n], [4], [1], 2.0, 12, idle_exponent=3).price
+        for n in (40, 60, 80, 95)
+    ]
+    assert prices == sorted(prices) and prices[-1] < 2.0
+    # a buyer whose reference is below the price buys less: demand meets the offer curve
+    res = clear_rental_market(100, [80], [0.5], [1], 2.0, 12, idle_exponent=1)
+    offer = 100 * res.price / 2.0
+    assert res.served.sum() == pytest.approx(offer, rel=1e-6)
+    assert res.served.sum() == pytest.approx(80 * 0.5 / res.price, rel=1e-6)

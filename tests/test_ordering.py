@@ -2,7 +2,7 @@
 
 import pytest
 
-from abm.ordering import HoltForecast, interpolate_log, supply_line_order
+from abm.ordering import HoltForecast, interpolate_log, scale_path, supply_line_order
 
 
 def test_holt_tracks_a_linear_trend():
@@ -24,3 +24,13 @@ def test_interpolate_log():
     assert interpolate_log(pts, 5) == pytest.approx(200.0)  # geometric midpoint
     assert interpolate_log(pts, 20) == 400.0
     assert interpolate_log([(5, 1.0), (10, 2.0)], 2) == 0.0  # before launch
+
+
+def test_scale_path_neutral_and_knotted():
+    path = [(0, 100.0), (52, 400.0)]
+    assert scale_path(path, [(0, 1.0)]) == path
+    scaled = dict(scale_path(path, [(0, 1.0), (26, 2.0), (52, 1.0)]))
+    assert scaled[26] == pytest.approx(2 * interpolate_log(path, 26))
+    assert scaled[0] == 100.0 and scaled[52] == 400.0
+    # knots outside the path's span are dropped, and the factor stays exact at the ends
+    assert [s for s, _ in scale_path(path, [(-5, 1.0), (80, 3.0)])] == [0, 52]

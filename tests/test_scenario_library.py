@@ -23,11 +23,12 @@ from abm.model import SupplyChainModel
 from abm.scenario import SCENARIO_DIR, library_names, load_scenario
 
 GLUT = (
-    "the calibrated baseline (scenarios/calibration.yaml) has a US glut from late 2024 "
-    "through 2026 (rental index on its 1.5 USD floor, US shortage ~0.02; the rebound of "
-    "target T2d fails for the same reason)"
+    "the calibrated baseline (scenarios/calibration.yaml) has spare US capacity from mid-2024 "
+    "through 2026 (rental utilisation 0.68-0.91, mean 0.86; the index 0.8-2.0 USD as clouds "
+    "undercut each other, A46; US shortage 0.01-0.04, seed 1)"
 )
 SEED = 1
+YEAR_2026 = date(2026, 1, 5)
 SCENARIOS = [
     "no_controls",
     "devday_surge",
@@ -175,9 +176,10 @@ def test_devday_surge_pauses_signups_longer(run):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="US enterprise demand in the boom is ~1.2x consumer demand in 2026, not 2x: the "
-    "calibration scales B-end demand paths down (enterprise_scale_end ~0.62, A19's range) "
-    "and the scenario's paths are scaled with them, while consumer demand is not",
+    reason="US enterprise demand in the boom is 1.05-1.9x consumer demand in 2026, not 2x: "
+    "the calibration scales B-end demand paths down (enterprise_scale_late ~0.56, "
+    "enterprise_scale_end ~0.84, A19/A47 ranges) and the scenario's paths are scaled with "
+    "them, while consumer demand is not (seed 1)",
 )
 def test_b_end_boom_enterprise_demand_overtakes_consumer_demand(run):
     base, boom = run("baseline"), run("b_end_boom")
@@ -194,7 +196,8 @@ def test_b_end_boom_enterprise_demand_overtakes_consumer_demand(run):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="US enterprises are not short in 2025-26 even in the boom (mean shortage ~0): " + GLUT,
+    reason="US enterprises' mean shortage in 2025-26 rises only from 0.057 to 0.070 in the "
+    "boom (the test wants +0.05; the worst US lab is at 0.039): " + GLUT,
 )
 def test_b_end_boom_enterprises_run_short_before_labs(run):
     """Who runs out of compute first: the price-elastic enterprises, not the labs."""
@@ -230,7 +233,7 @@ def test_strict_controls_less_compute_in_china(run):
     reason="denied_units counts orders cancelled by a denial. Buyers never order what a rule "
     "in force denies (Buyer.offers), so denials come from orders placed before a rule bit: "
     "the baseline's loosen-then-tighten timeline (A800/H800 caught in Oct 2023, H20 orders "
-    "cut in Apr 2025) denies ~0.9M units (seed 1); strict rules known from Oct 2022 deny ~2k.",
+    "cut in Apr 2025) denies ~1.3M units (seed 1); strict rules known from Oct 2022 deny ~84k.",
 )
 def test_strict_controls_deny_more_units(run):
     assert denied_total(run("strict_controls")) > 1.2 * denied_total(run("baseline"))
@@ -263,7 +266,7 @@ SHORTAGE_MARGIN = {"US": 0.02, "CN": 0.01, "ROW": 0.05}
             r,
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="US shortage rises only from 0.018 to 0.019 (margin 0.02): "
+                reason="US shortage rises only from 0.024 to 0.036 (margin 0.02): "
                 + GLUT
                 + ", so the installed US fleet absorbs the 2025 disruption",
             ),
@@ -288,9 +291,10 @@ def test_domestic_breakthrough_more_huawei_and_domestic_share(run):
     assert total(dom, "production_units", "Huawei") > 1.5 * total(
         base, "production_units", "Huawei"
     )
-    assert (
-        last(dom, "cn_domestic_share_units", "CN")
-        > last(base, "cn_domestic_share_units", "CN") + 0.1
+    # the share is over 13 weeks of deliveries and swings by +-0.3 week to week at the end
+    # of the run, so compare the year 2026
+    assert window_mean(dom, "cn_domestic_share_units", "CN", YEAR_2026, 52) > (
+        window_mean(base, "cn_domestic_share_units", "CN", YEAR_2026, 52) + 0.1
     )
     assert last(dom, "compute_stock_h100e", "CN") > 1.2 * last(base, "compute_stock_h100e", "CN")
 
@@ -305,7 +309,9 @@ def test_china_retaliation_raises_domestic_share_and_cuts_nvidia(run):
     assert window_mean(ret, "cn_domestic_share_units", "CN", date(2025, 1, 6), 52) > (
         window_mean(base, "cn_domestic_share_units", "CN", date(2025, 1, 6), 52) + 0.2
     )
-    assert last(ret, "cn_domestic_share_units", "CN") >= last(base, "cn_domestic_share_units", "CN")
+    assert window_mean(ret, "cn_domestic_share_units", "CN", YEAR_2026, 52) >= window_mean(
+        base, "cn_domestic_share_units", "CN", YEAR_2026, 52
+    )
     assert window_mean(ret, "cn_domestic_share_units", "CN", date(2025, 1, 6), 104) > (
         window_mean(base, "cn_domestic_share_units", "CN", date(2025, 1, 6), 104) + 0.1
     )
