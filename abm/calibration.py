@@ -15,6 +15,7 @@ best point when asked to apply it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -147,6 +148,7 @@ def calibrate(
         apply: Write ``result:`` and ``fitted:`` (the best point) back into ``path``.
         progress: Called with (done, failed, total) after each run.
     """
+    started = time.monotonic()
     spec, data = load_search(path)
     n = samples or spec.samples
     targets = load_targets()
@@ -223,6 +225,7 @@ def calibrate(
     record = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
+        "elapsed_seconds": round(time.monotonic() - started),
         "command": f"abm calibrate --samples {n}" + (" --apply" if apply else ""),
         "objective": "most targets passing in >= pass_share of the seeds, then the lowest mean "
         "over seeds of the sum over targets of the relative miss outside each pass band "

@@ -74,12 +74,13 @@ def main() -> None:
             f"| `{p['path']}` — {p['why']} | {p['low']:g} - {p['high']:g} | {p['source']} "
             f"| {value} |"
         )
+    elapsed = result.get("elapsed_seconds")
+    took = f"; {elapsed / 60:.0f} minutes on this 2-core machine" if elapsed else ""
     lines += [
         "",
         "The baseline loads these values through `calibration: calibration.yaml`; the file",
         "keeps the search, the record of the run (`result:`) and the values (`fitted:`).",
-        f"Reproduce with `abm calibrate --apply` ({total_runs} runs; about "
-        "7 minutes on this 2-core machine).",
+        f"Reproduce with `abm calibrate --apply` ({total_runs} runs{took}).",
         "",
     ]
     if args.outcomes:
