@@ -244,7 +244,12 @@ def clear_rental_market(
         if idle_exponent <= 0 or d_floor.sum() >= supply_h100e:
             util = d_floor.sum() / supply_h100e if supply_h100e > 0 else 0.0
             return RentalClearing(floor_price, d_floor, wanted, float(util), False)
-        # idle capacity: the offer curve supply * (p / floor) ** (1 / k) meets demand
+        # idle capacity: the offer curve supply * (p / floor) ** (1 / k) meets demand;
+        # where every buyer still wants its whole need, that is floor * utilisation ** k
+        price = floor_price * (need.sum() / supply_h100e) ** idle_exponent
+        if price <= ref[need > 0].min():
+            util = need.sum() / supply_h100e
+            return RentalClearing(float(price), need.copy(), wanted, float(util), False)
         lo, hi = 0.0, floor_price
         while hi - lo > tol * hi:
             mid = 0.5 * (lo + hi)

@@ -112,6 +112,7 @@ class SupplyChainModel(Model):
         self._transit_by_buyer: dict[str, list[Shipment]] = defaultdict(list)
         self._rules_today: tuple[date, int, list[ControlRule]] | None = None
         self._caps_today = False
+        self._announced_today: tuple[Any, int, list[ControlRule], dict] | None = None
         self._end_users_today: frozenset[str] = frozenset()
         self._checks_today: dict[tuple[int, str, str, str], tuple[Item, Decision]] = {}
         self._order_seq = 0
@@ -493,11 +494,19 @@ class SupplyChainModel(Model):
 
     def announced_rule_covers(self, product: Product, origin: str, buyer: Any) -> bool:
         """Whether a rule announced but not yet in force will cover this purchase."""
-        item = item_of(product)
-        return any(
-            r.announced_only(self.date) and r.covers(item, origin, buyer.country, buyer.name)
-            for r in self.rules
-        )
+        key = self._announced_today
+        if key is None or key[0] != self.date or key[1] != len(self.rules):
+            announced = [r for r in self.rules if r.announced_only(self.date)]
+            self._announced_today = key = (self.date, len(self.rules), announced, {})
+        if not key[2]:  # most days no rule is announced and not yet in force
+            return False
+        seen = key[3]  # answers of the day, per product, origin and buyer
+        ask = (product.name, origin, buyer.country, buyer.name)
+        hit = seen.get(ask)
+        if hit is None:
+            item = item_of(product)
+            hit = seen[ask] = any(r.covers(item, origin, buyer.country, buyer.name) for r in key[2])
+        return hit
 
     def record_shipment_controls(
         self, d: Decision, buyer: str, units: int, value_usd: float
