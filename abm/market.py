@@ -13,7 +13,7 @@ Conventions:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,6 +186,25 @@ def _demand(price: float, need: np.ndarray, ref: np.ndarray, eps: np.ndarray) ->
     return need * np.minimum(1.0, (price / ref) ** (-eps))
 
 
+def _bisect(
+    lo: float,
+    hi: float,
+    offer: Callable[[float], float],
+    need: np.ndarray,
+    ref: np.ndarray,
+    eps: np.ndarray,
+    tol: float,
+) -> float:
+    """The lowest price in [lo, hi] (to ``tol``) at which demand no longer exceeds the offer."""
+    while hi - lo > tol * hi:
+        mid = 0.5 * (lo + hi)
+        if _demand(mid, need, ref, eps).sum() > offer(mid):
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
 def clear_rental_market(
     supply_h100e: float,
     need_h100e: Sequence[float] | np.ndarray,
@@ -250,14 +269,15 @@ def clear_rental_market(
         if price <= ref[need > 0].min():
             util = need.sum() / supply_h100e
             return RentalClearing(float(price), need.copy(), wanted, float(util), False)
-        lo, hi = 0.0, floor_price
-        while hi - lo > tol * hi:
-            mid = 0.5 * (lo + hi)
-            offer = supply_h100e * (mid / floor_price) ** (1.0 / idle_exponent)
-            if _demand(mid, need, ref, eps).sum() > offer:
-                lo = mid
-            else:
-                hi = mid
+        hi = _bisect(
+            0.0,
+            floor_price,
+            lambda p: supply_h100e * (p / floor_price) ** (1.0 / idle_exponent),
+            need,
+            ref,
+            eps,
+            tol,
+        )
         served = _demand(hi, need, ref, eps)
         return RentalClearing(hi, served, wanted, float(served.sum() / supply_h100e), False)
     d_ceiling = _demand(ceiling_price, need, ref, eps)
@@ -266,12 +286,6 @@ def clear_rental_market(
         served = d_ceiling * share
         util = 1.0 if supply_h100e > 0 else 0.0
         return RentalClearing(ceiling_price, served, wanted, util, True)
-    lo, hi = floor_price, ceiling_price
-    while hi - lo > tol * hi:
-        mid = 0.5 * (lo + hi)
-        if _demand(mid, need, ref, eps).sum() > supply_h100e:
-            lo = mid
-        else:
-            hi = mid
+    hi = _bisect(floor_price, ceiling_price, lambda p: supply_h100e, need, ref, eps, tol)
     served = _demand(hi, need, ref, eps)
     return RentalClearing(hi, served, wanted, float(served.sum() / supply_h100e), False)

@@ -259,7 +259,6 @@ class SupplyChainModel(Model):
 
     def _initial_rental_demand(self) -> None:
         """Week-0 demand, rental prices and forecasts, and the vendors' steady state."""
-        rp = self.spec.parameters.rental
         self._update_demand()
         # Enterprise API demand depends on the rental price and the price on
         # demand: iterate to the fixed point so that week 0 starts in balance
@@ -273,15 +272,7 @@ class SupplyChainModel(Model):
                 supply = sum(c.rentable_h100e() for c in self.clouds if c.region == r)
                 self.rental_wanted[r] = float(need.sum())
                 if len(who):
-                    self.rental_price[r] = clear_rental_market(
-                        supply,
-                        need,
-                        ref,
-                        eps,
-                        rp.floor_usd_per_h100e_hour,
-                        rp.ceiling_usd_per_h100e_hour,
-                        idle_exponent=rp.idle_price_exponent,
-                    ).price
+                    self.rental_price[r] = self._clear(supply, need, ref, eps).price
             self._reprice_demand()
             if all(abs(self.rental_price[r] - before[r]) < 1e-6 for r in REGIONS):
                 break
@@ -609,6 +600,19 @@ class SupplyChainModel(Model):
         eps = np.array([rp.lab_elasticity] * len(labs) + [e.spec.elasticity for e in ents])
         return who, need, ref, eps
 
+    def _clear(self, supply: float, need: np.ndarray, ref: np.ndarray, eps: np.ndarray) -> Any:
+        """One rental-market clearing with the scenario's floor, ceiling and idle pricing."""
+        rp = self.spec.parameters.rental
+        return clear_rental_market(
+            supply,
+            need,
+            ref,
+            eps,
+            rp.floor_usd_per_h100e_hour,
+            rp.ceiling_usd_per_h100e_hour,
+            idle_exponent=rp.idle_price_exponent,
+        )
+
     def _clear_rentals(self, region: str) -> None:
         rp = self.spec.parameters.rental
         who, need, ref, eps = self._rental_participants(region)
@@ -618,15 +622,7 @@ class SupplyChainModel(Model):
             self.rental_wanted[region] = 0.0
             self.rental_shortage[region] = 0.0
             return
-        res = clear_rental_market(
-            supply,
-            need,
-            ref,
-            eps,
-            rp.floor_usd_per_h100e_hour,
-            rp.ceiling_usd_per_h100e_hour,
-            idle_exponent=rp.idle_price_exponent,
-        )
+        res = self._clear(supply, need, ref, eps)
         prev = self.rental_price[region]
         self.rental_price[region] = prev + rp.price_smoothing * (res.price - prev)
         self.rental_wanted[region] = float(need.sum())
