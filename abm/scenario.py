@@ -515,6 +515,15 @@ class DemandParams(Sourced):
     training_scale_peak_date: date = date(2023, 10, 2)
     training_scale_until: date = date(2024, 7, 1)
 
+    @model_validator(mode="after")
+    def _dates(self) -> DemandParams:
+        if self.training_scale_until <= self.training_scale_peak_date:
+            raise ValueError(
+                f"training_scale_until ({self.training_scale_until}) must be after "
+                f"training_scale_peak_date ({self.training_scale_peak_date})"
+            )
+        return self
+
 
 class Parameters(Strict):
     """All global parameters of a scenario."""

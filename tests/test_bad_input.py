@@ -87,3 +87,24 @@ def test_existing_output_is_not_overwritten(tmp_path):
     assert second.exit_code == 2
     assert "already holds a run" in second.output
     assert (out / "metrics.parquet").read_bytes() == before
+
+
+def test_latent_demand_dates_out_of_order(tmp_path):
+    f = tmp_path / "late.yaml"
+    f.write_text(
+        "extends: baseline\nname: late\nparameters:\n  demand:\n"
+        "    training_scale_peak_date: 2024-09-02\n    training_scale_until: 2024-07-01\n"
+    )
+    with pytest.raises(ScenarioError, match=r"late.yaml: parameters.demand.*training_scale_until"):
+        load_scenario(f)
+    res = runner.invoke(app, ["run", str(f), "--weeks", "2", "--quiet"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+def test_negative_double_orders_named(tmp_path):
+    f = tmp_path / "neg.yaml"
+    f.write_text(
+        "extends: baseline\nname: neg\nparameters:\n  buyers:\n    double_order_per_week: -1\n"
+    )
+    with pytest.raises(ScenarioError, match=r"parameters.buyers.double_order_per_week: expected"):
+        load_scenario(f)
