@@ -32,9 +32,18 @@ def _balanced(model: SupplyChainModel) -> bool:
     transit=st.integers(0, 8),
     safety=st.floats(0.0, 0.5),
     allocation=st.sampled_from(["pro_rata", "priority", "fifo"]),
+    double_orders=st.floats(0.0, 0.05),
 )
 def test_units_conserved_every_step(
-    seed, start_week, weeks, capacity_scale, service_life, transit, safety, allocation
+    seed,
+    start_week,
+    weeks,
+    capacity_scale,
+    service_life,
+    transit,
+    safety,
+    allocation,
+    double_orders,
 ):
     def edit(d):
         from datetime import date, timedelta
@@ -43,6 +52,7 @@ def test_units_conserved_every_step(
         d["weeks"] = weeks
         d["parameters"]["buyers"]["service_life_weeks"] = service_life
         d["parameters"]["buyers"]["safety_stock"] = safety
+        d["parameters"]["buyers"]["double_order_per_week"] = double_orders  # and cancellations
         d["parameters"]["vendors"]["transit_weeks"] = transit
         for p in d["world"]["packagers"]:
             p["capacity_wafers_per_week"] *= capacity_scale

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from abm.market import (
     allocate,
@@ -120,3 +122,28 @@ def test_idle_price_rises_with_utilisation_and_meets_elastic_demand():
     offer = 100 * res.price / 2.0
     assert res.served.sum() == pytest.approx(offer, rel=1e-6)
     assert res.served.sum() == pytest.approx(80 * 0.5 / res.price, rel=1e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    supply=st.floats(0.0, 1e6),
+    needs=st.lists(st.floats(0.0, 1e5), min_size=1, max_size=6),
+    refs=st.lists(st.floats(0.5, 15.0), min_size=6, max_size=6),
+    eps=st.lists(st.floats(0.0, 2.0), min_size=6, max_size=6),
+    floor=st.floats(0.5, 3.0),
+    k=st.floats(0.0, 5.0),
+)
+def test_rental_clearing_invariants(supply, needs, refs, eps, floor, k):
+    n = len(needs)
+    res = clear_rental_market(supply, needs, refs[:n], eps[:n], floor, 12.0, idle_exponent=k)
+    need = np.asarray(needs)
+    assert (res.served <= need * (1 + 1e-9) + 1e-9).all()  # nobody gets more than it needs
+    assert res.served.sum() <= supply * (1 + 1e-6) + 1e-6  # nor more than there is
+    assert 0 <= res.price <= 12.0
+    assert 0.0 <= res.utilisation <= 1.0 + 1e-6
+    if k == 0 or res.rationed:
+        assert res.price >= floor  # only idle capacity is priced below the floor
+    if res.price < floor:  # ... where what is rented is what sellers offer at that price
+        offer = supply * (res.price / floor) ** (1 / k)
+        assert res.served.sum() == pytest.approx(offer, rel=1e-6, abs=1e-6)
+        assert res.served.sum() <= supply
