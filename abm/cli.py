@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -271,12 +273,7 @@ def batch(
         for name in bspec.scenarios:
             load_scenario(name)  # fail fast on a bad scenario, before any worker starts
         total = len(bspec.tasks())
-        with _batch_bar("batch") as bar:
-            task = bar.add_task("runs", total=total, failed=0)
-
-            def progress(done: int, failed: int, total: int) -> None:
-                bar.update(task, completed=done, failed=failed)
-
+        with _batch_bar("batch", total) as progress:
             result = run_batch(
                 bspec,
                 out,
@@ -370,9 +367,13 @@ def sensitivity(
     console.print(f"plot: {sensitivity_plot(df, Path(out) / 'sensitivity.png')}", highlight=False)
 
 
-def _batch_bar(label: str):
-    """A progress bar for a batch of runs (runs done, failed, time left)."""
-    return Progress(
+@contextmanager
+def _batch_bar(label: str, total: int) -> Iterator[Callable[[int, int, int], None]]:
+    """A progress bar for a batch of runs (runs done, failed, time left).
+
+    Yields the ``progress(done, failed, total)`` callback the batch runner takes.
+    """
+    with Progress(
         TextColumn(f"[bold]{label}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -380,7 +381,9 @@ def _batch_bar(label: str):
         TimeRemainingColumn(),
         console=err,
         transient=False,
-    )
+    ) as bar:
+        task = bar.add_task("runs", total=total, failed=0)
+        yield lambda done, failed, _total: bar.update(task, completed=done, failed=failed)
 
 
 def _new_out(out: Path | None, command: str) -> Path:
@@ -410,15 +413,14 @@ def validate(
     out = _new_out(out, "validate")
     try:
         load_scenario(scenario)
-        with _batch_bar("validate") as bar:
-            task = bar.add_task("runs", total=seeds, failed=0)
+        with _batch_bar("validate", seeds) as progress:
             v = run_validation(
                 seeds=seeds,
                 out=out,
                 workers=workers,
                 scenario=scenario,
                 targets_path=targets,
-                progress=lambda d, f, t: bar.update(task, completed=d, failed=f),
+                progress=progress,
             )
     except (ScenarioError, BatchError) as exc:
         _fail(str(exc))
@@ -462,15 +464,14 @@ def calibrate(
         spec, _ = load_search(path)
         total = (samples or spec.samples) * len(spec.seeds) * spec.stages
         total += confirm_runs_planned(spec)
-        with _batch_bar("calibrate") as bar:
-            task = bar.add_task("runs", total=total, failed=0)
+        with _batch_bar("calibrate", total) as progress:
             res = run_calibration(
                 out,
                 path=path,
                 workers=workers,
                 samples=samples,
                 apply=apply,
-                progress=lambda d, f, t: bar.update(task, completed=d, failed=f),
+                progress=progress,
             )
     except (ScenarioError, BatchError) as exc:
         _fail(str(exc))

@@ -112,7 +112,8 @@ class SupplyChainModel(Model):
         self._transit_by_buyer: dict[str, list[Shipment]] = defaultdict(list)
         self._rules_today: tuple[date, int, list[ControlRule]] | None = None
         self._caps_today = False
-        self._announced_today: tuple[Any, int, list[ControlRule], dict] | None = None
+        self._announced_today: list[ControlRule] = []
+        self._front_run_today: dict[tuple[str, str, str, str], bool] = {}
         self._end_users_today: frozenset[str] = frozenset()
         self._checks_today: dict[tuple[int, str, str, str], tuple[Item, Decision]] = {}
         self._order_seq = 0
@@ -233,24 +234,21 @@ class SupplyChainModel(Model):
                 if c.country in br.spec.targets:
                     g.add_edge(br.unique_id, c.unique_id, kind="diversion")
         omitted: dict[str, int] = defaultdict(int)
+
+        def market(kind: str, sellers: list[Any], buyers: list[Any]) -> None:
+            # every seller-buyer pair of a regional market, unless there are too many
+            if len(sellers) * len(buyers) > MARKET_EDGE_LIMIT:
+                omitted[kind] += len(sellers) * len(buyers)
+                return
+            g.add_edges_from(
+                ((s.unique_id, b.unique_id) for s in sellers for b in buyers), kind=kind
+            )
+
         for r in REGIONS:
-            sellers = [c for c in self.clouds if c.region == r]
+            enterprises = [e for e in self.enterprises if e.region == r]
             renters = [x for x in self.labs if x.region == r and x.spec.rents]
-            renters += [e for e in self.enterprises if e.region == r]
-            if len(sellers) * len(renters) <= MARKET_EDGE_LIMIT:
-                for c in sellers:
-                    for x in renters:
-                        g.add_edge(c.unique_id, x.unique_id, kind="rental")
-            else:
-                omitted["rental"] += len(sellers) * len(renters)
-            api_labs = [lab for lab in self.labs if lab.name in self.api_shares[r]]
-            buyers = [e for e in self.enterprises if e.region == r]
-            if len(api_labs) * len(buyers) <= MARKET_EDGE_LIMIT:
-                for lab in api_labs:
-                    for e in buyers:
-                        g.add_edge(lab.unique_id, e.unique_id, kind="api")
-            else:
-                omitted["api"] += len(api_labs) * len(buyers)
+            market("rental", [c for c in self.clouds if c.region == r], renters + enterprises)
+            market("api", [x for x in self.labs if x.name in self.api_shares[r]], enterprises)
         g.graph["omitted_market_edges"] = dict(omitted)
         self.graph = g
         self.space = Network(g, random=self.random, layout=None)
@@ -436,6 +434,15 @@ class SupplyChainModel(Model):
 
     def rules_in_force(self) -> list[ControlRule]:
         """The rules in force today, in scenario order (kept until the date or the rules change)."""
+        return self._rules_of_day()[2]
+
+    def _rules_of_day(self) -> tuple[date, int, list[ControlRule]]:
+        """Refresh what depends on today's rules when the date or the rules change.
+
+        The rules in force (with whether any caps quantities and the end users
+        they name), the rules announced and not yet in force, and the day's
+        cached shipment checks and front-running answers.
+        """
         key = self._rules_today
         if key is None or key[0] != self.date or key[1] != len(self.rules):
             today = [r for r in self.rules if r.in_force(self.date)]
@@ -445,7 +452,9 @@ class SupplyChainModel(Model):
             )
             self._end_users_today = frozenset(u for r in today for u in r.end_users)
             self._checks_today = {}
-        return key[2]
+            self._announced_today = [r for r in self.rules if r.announced_only(self.date)]
+            self._front_run_today = {}
+        return key
 
     def clearance(self, item: Item, origin: str, buyer: Any) -> Decision:
         """This week's verdict for a shipment, licences included.
@@ -485,18 +494,16 @@ class SupplyChainModel(Model):
 
     def announced_rule_covers(self, product: Product, origin: str, buyer: Any) -> bool:
         """Whether a rule announced but not yet in force will cover this purchase."""
-        key = self._announced_today
-        if key is None or key[0] != self.date or key[1] != len(self.rules):
-            announced = [r for r in self.rules if r.announced_only(self.date)]
-            self._announced_today = key = (self.date, len(self.rules), announced, {})
-        if not key[2]:  # most days no rule is announced and not yet in force
+        self._rules_of_day()
+        if not self._announced_today:  # most days no rule is announced and not yet in force
             return False
-        seen = key[3]  # answers of the day, per product, origin and buyer
         ask = (product.name, origin, buyer.country, buyer.name)
-        hit = seen.get(ask)
+        hit = self._front_run_today.get(ask)
         if hit is None:
             item = item_of(product)
-            hit = seen[ask] = any(r.covers(item, origin, buyer.country, buyer.name) for r in key[2])
+            hit = self._front_run_today[ask] = any(
+                r.covers(item, origin, buyer.country, buyer.name) for r in self._announced_today
+            )
         return hit
 
     def record_shipment_controls(

@@ -68,11 +68,16 @@ def test_cross_checks(baseline, tmp_path):
         variant(baseline, bad_product)
 
 
+def _extends_baseline(tmp_path: Path, name: str, parameters: str) -> Path:
+    """A scenario file extending the baseline with a ``parameters:`` block."""
+    f = tmp_path / f"{name}.yaml"
+    f.write_text(f"extends: baseline\nname: {name}\nparameters:\n{parameters}")
+    return f
+
+
 def test_unknown_source_reference(tmp_path):
-    f = tmp_path / "badref.yaml"
-    f.write_text(
-        "extends: baseline\nname: badref\nparameters:\n  rental:\n"
-        "    sources: {floor_usd_per_h100e_hour: F999}\n"
+    f = _extends_baseline(
+        tmp_path, "badref", "  rental:\n    sources: {floor_usd_per_h100e_hour: F999}\n"
     )
     with pytest.raises(ScenarioError, match=r"floor_usd_per_h100e_hour: unknown reference 'F999'"):
         load_scenario(f)
@@ -90,10 +95,11 @@ def test_existing_output_is_not_overwritten(tmp_path):
 
 
 def test_latent_demand_dates_out_of_order(tmp_path):
-    f = tmp_path / "late.yaml"
-    f.write_text(
-        "extends: baseline\nname: late\nparameters:\n  demand:\n"
-        "    training_scale_peak_date: 2024-09-02\n    training_scale_until: 2024-07-01\n"
+    f = _extends_baseline(
+        tmp_path,
+        "late",
+        "  demand:\n    training_scale_peak_date: 2024-09-02\n"
+        "    training_scale_until: 2024-07-01\n",
     )
     with pytest.raises(ScenarioError, match=r"late.yaml: parameters.demand.*training_scale_until"):
         load_scenario(f)
@@ -102,9 +108,6 @@ def test_latent_demand_dates_out_of_order(tmp_path):
 
 
 def test_negative_double_orders_named(tmp_path):
-    f = tmp_path / "neg.yaml"
-    f.write_text(
-        "extends: baseline\nname: neg\nparameters:\n  buyers:\n    double_order_per_week: -1\n"
-    )
+    f = _extends_baseline(tmp_path, "neg", "  buyers:\n    double_order_per_week: -1\n")
     with pytest.raises(ScenarioError, match=r"parameters.buyers.double_order_per_week: expected"):
         load_scenario(f)

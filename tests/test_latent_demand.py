@@ -71,20 +71,21 @@ def test_latent_training_demand_peaks_on_its_date_and_is_gone_after(baseline):
     sc = variant(baseline, _set("demand", training_scale_peak=2.0))
     m, ref = SupplyChainModel(sc, seed=1), SupplyChainModel(baseline, seed=1)
     dp = sc.parameters.demand
+    peak, after = m.step_of(dp.training_scale_peak_date), m.step_of(dp.training_scale_until)
+    scaled = 0
     for lab, lab0 in zip(m.labs, ref.labs, strict=True):
-        if not lab0.training_path:
-            continue
-        peak, after = m.step_of(dp.training_scale_peak_date), m.step_of(dp.training_scale_until)
         sourced = [(m.step_of(d), v) for d, v in lab.spec.training_h100e]
         base = interpolate_log(sourced, peak)
         if base > 0:  # the factor is relative to the sourced path
             assert interpolate_log(lab.training_path, peak) == pytest.approx(2 * base)
+            scaled += 1
         assert interpolate_log(lab.training_path, after + 10) == pytest.approx(
             interpolate_log(lab0.training_path, after + 10)
         )
         assert interpolate_log(lab.training_path, 0) == pytest.approx(
             interpolate_log(lab0.training_path, 0)
         )
+    assert scaled >= 5  # the baseline's labs with a training plan on the peak date
 
 
 def test_late_enterprise_knot_scales_demand_on_its_date(baseline):
