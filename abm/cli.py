@@ -386,6 +386,19 @@ def _batch_bar(label: str, total: int) -> Iterator[Callable[[int, int, int], Non
         yield lambda done, failed, _total: bar.update(task, completed=done, failed=failed)
 
 
+@contextmanager
+def _search_errors() -> Iterator[None]:
+    """Bad input to validate or calibrate exits 2; runs that all failed exit 1."""
+    from abm.batch import BatchError
+
+    try:
+        yield
+    except (ScenarioError, BatchError) as exc:
+        _fail(str(exc))
+    except RuntimeError as exc:
+        _fail(str(exc), code=1)
+
+
 def _new_out(out: Path | None, command: str) -> Path:
     """The output folder of a command: ``out`` if new or empty, else out/<command>-<time>."""
     out = out or Path("out") / f"{command}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
@@ -406,12 +419,11 @@ def validate(
     targets: Annotated[Path | None, typer.Option(help="Targets file.")] = None,
 ) -> None:
     """Run the baseline over N seeds and check every calibration target; exit 1 on a failure."""
-    from abm.batch import BatchError
     from abm.validation import validate as run_validation
     from abm.validation import write_report
 
     out = _new_out(out, "validate")
-    try:
+    with _search_errors():
         load_scenario(scenario)
         with _batch_bar("validate", seeds) as progress:
             v = run_validation(
@@ -422,10 +434,6 @@ def validate(
                 targets_path=targets,
                 progress=progress,
             )
-    except (ScenarioError, BatchError) as exc:
-        _fail(str(exc))
-    except RuntimeError as exc:
-        _fail(str(exc), code=1)
     console.print(v.markdown(), highlight=False, soft_wrap=True)
     table = v.table()
     console.print(
@@ -454,13 +462,12 @@ def calibrate(
     file: Annotated[Path | None, typer.Option(help="Calibration file.")] = None,
 ) -> None:
     """Search the declared free parameters (Latin hypercube) for the best fit to the targets."""
-    from abm.batch import BatchError
     from abm.calibration import CALIBRATION_FILE, confirm_runs_planned, load_search
     from abm.calibration import calibrate as run_calibration
 
     path = file or CALIBRATION_FILE
     out = _new_out(out, "calibrate")
-    try:
+    with _search_errors():
         spec, _ = load_search(path)
         total = (samples or spec.samples) * len(spec.seeds) * spec.stages
         total += confirm_runs_planned(spec)
@@ -473,10 +480,6 @@ def calibrate(
                 apply=apply,
                 progress=progress,
             )
-    except (ScenarioError, BatchError) as exc:
-        _fail(str(exc))
-    except RuntimeError as exc:
-        _fail(str(exc), code=1)
     r = res["result"]
     console.print(
         f"best point {r['best_point']}: loss {r['best_loss']}, targets passing "
