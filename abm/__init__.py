@@ -6,8 +6,8 @@ Build and run the default world in two lines::
     model = SupplyChainModel.from_scenario("baseline", seed=1).run()
 """
 
-from abm.model import SupplyChainModel
-from abm.scenario import Scenario, ScenarioError, load_scenario
+from abm.engine.model import SupplyChainModel
+from abm.scenario.schema import Scenario, ScenarioError, load_scenario
 
 __all__ = ["Scenario", "ScenarioError", "SupplyChainModel", "load_scenario"]
 __version__ = "0.1.0"

@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from abm.metrics import METRICS, catalogue_markdown
-from abm.scenario import ScenarioError, library_names, load_scenario, resolve_path
+from abm.engine.metrics import METRICS, catalogue_markdown
+from abm.scenario.schema import ScenarioError, library_names, load_scenario, resolve_path
 
 app = typer.Typer(
     help="Agent-based model of the AI-compute supply chain under export controls.",
@@ -51,9 +51,9 @@ def run(
     quiet: Annotated[bool, typer.Option(help="No progress bar or summary.")] = False,
 ) -> None:
     """Run a scenario headless and write metrics, events, agents and a manifest."""
-    from abm.model import SupplyChainModel
-    from abm.outputs import OutputError, prepare_out_dir, write_run
-    from abm.summary import run_summary
+    from abm.engine.model import SupplyChainModel
+    from abm.runs.outputs import OutputError, prepare_out_dir, write_run
+    from abm.runs.summary import run_summary
 
     try:
         model = SupplyChainModel.from_scenario(scenario, seed=seed, weeks=weeks)
@@ -157,7 +157,7 @@ def world(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
 ) -> None:
     """Write a synthetic-world scenario: thousands of firms derived from a scenario's real ones."""
-    from abm.synthetic import expand_synthetic, synthetic_counts
+    from abm.engine.synthetic import expand_synthetic, synthetic_counts
 
     if out.exists() and not overwrite:
         _fail(f"{out}: exists; pass --overwrite to replace it")
@@ -210,8 +210,20 @@ def bench(
         int, typer.Option(min=2, help="Runs in the batch-throughput comparison.")
     ] = 32,
 ) -> None:
-    """Run the benchmark suite: baseline run, stage times, scaling, memory, batch throughput."""
-    from abm.bench import run_suite, table
+    """Run the benchmark suite: baseline run, stage times, scaling, memory, batch throughput.
+
+    The suite is a dev tool kept outside the package, in the checkout's ``bench/``.
+    """
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "bench" / "suite.py").is_file():
+        err.print(
+            "[red]error:[/] abm bench runs from a source checkout: "
+            f"{root / 'bench' / 'suite.py'} not found"
+        )
+        raise typer.Exit(2)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from bench.suite import run_suite, table
 
     sizes = tuple(int(x) for x in agents.split(",")) if agents else None
     result = run_suite(
@@ -255,7 +267,7 @@ def batch(
     resume: Annotated[bool, typer.Option(help="Finish a batch already in --out.")] = False,
 ) -> None:
     """Run scenarios x seeds x sweeps, locally or on Dask; exit 1 if some runs failed."""
-    from abm.batch import BatchError, BatchSpec, load_spec, parse_sweeps, run_batch
+    from abm.runs.batch import BatchError, BatchSpec, load_spec, parse_sweeps, run_batch
 
     if engine not in ("local", "dask"):
         _fail(f"--engine: expected local or dask, got {engine!r}")
@@ -314,7 +326,7 @@ def compare(
     ] = None,
 ) -> None:
     """Scenario bands (median, 5-95 %), KPI differences vs the baseline, fan charts."""
-    from abm.analysis import compare_report, kpi_table
+    from abm.analysis.compare import compare_report, kpi_table
 
     metrics = None
     if metric:
@@ -352,8 +364,8 @@ def sensitivity(
     kpi: Annotated[list[str] | None, typer.Option(help="KPI column(s) of summary.parquet.")] = None,
 ) -> None:
     """Sobol indices (first-order and total, 95 % CI) of KPIs over the design's parameters."""
-    from abm.analysis import sensitivity as sobol
-    from abm.analysis import sensitivity_plot
+    from abm.analysis.compare import sensitivity as sobol
+    from abm.analysis.compare import sensitivity_plot
 
     kpis = kpi or ["cn_compute_h100e_end", "peak_lead_time_weeks", "diverted_units"]
     try:
@@ -389,7 +401,7 @@ def _batch_bar(label: str, total: int) -> Iterator[Callable[[int, int, int], Non
 @contextmanager
 def _search_errors() -> Iterator[None]:
     """Bad input to validate or calibrate exits 2; runs that all failed exit 1."""
-    from abm.batch import BatchError
+    from abm.runs.batch import BatchError
 
     try:
         yield
@@ -419,8 +431,8 @@ def validate(
     targets: Annotated[Path | None, typer.Option(help="Targets file.")] = None,
 ) -> None:
     """Run the baseline over N seeds and check every calibration target; exit 1 on a failure."""
-    from abm.validation import validate as run_validation
-    from abm.validation import write_report
+    from abm.analysis.validation import validate as run_validation
+    from abm.analysis.validation import write_report
 
     out = _new_out(out, "validate")
     with _search_errors():
@@ -462,8 +474,8 @@ def calibrate(
     file: Annotated[Path | None, typer.Option(help="Calibration file.")] = None,
 ) -> None:
     """Search the declared free parameters (Latin hypercube) for the best fit to the targets."""
-    from abm.calibration import CALIBRATION_FILE, confirm_runs_planned, load_search
-    from abm.calibration import calibrate as run_calibration
+    from abm.analysis.calibration import CALIBRATION_FILE, confirm_runs_planned, load_search
+    from abm.analysis.calibration import calibrate as run_calibration
 
     path = file or CALIBRATION_FILE
     out = _new_out(out, "calibrate")
@@ -509,7 +521,7 @@ def logs_main(
 
 
 def _connect(ctx: typer.Context):
-    from abm.logs import ResultsError, connect
+    from abm.analysis.logs import ResultsError, connect
 
     try:
         return connect(ctx.obj)
@@ -546,7 +558,7 @@ def logs_summary(
     csv: Annotated[bool, typer.Option(help="CSV on standard output.")] = False,
 ) -> None:
     """Counts and volumes by event type per agent, family or region."""
-    from abm.logs import summary
+    from abm.analysis.logs import summary
 
     if by not in ("agent", "family", "region"):
         _fail(f"--by: expected agent, family or region, got {by!r}")
@@ -563,7 +575,7 @@ def logs_query(
     """DuckDB SQL over views events, metrics, agents, runs (and table edges); read-only."""
     import duckdb
 
-    from abm.logs import QueryRefused, query
+    from abm.analysis.logs import QueryRefused, query
 
     con = _connect(ctx)
     try:
@@ -586,7 +598,7 @@ def logs_trace(
     """Why was AGENT short? The chain of orders, allocations, rules and constraints."""
     from datetime import date
 
-    from abm.logs import ResultsError, format_trace, trace
+    from abm.analysis.logs import ResultsError, format_trace, trace
 
     con = _connect(ctx)
     try:
@@ -607,8 +619,8 @@ def logs_report(
     ] = None,
 ) -> None:
     """A self-contained HTML report (heat map, flows, denials, rationing, traces)."""
-    from abm.logs import ResultsError
-    from abm.report import write_report
+    from abm.analysis.logs import ResultsError
+    from abm.analysis.report import write_report
 
     try:
         path = write_report(ctx.obj, dest)

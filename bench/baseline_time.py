@@ -15,8 +15,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from abm.model import SupplyChainModel
-from abm.outputs import write_run
+from abm.engine.model import SupplyChainModel
+from abm.runs.outputs import write_run
 
 
 def main() -> None:

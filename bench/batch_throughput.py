@@ -16,8 +16,8 @@ from pathlib import Path
 
 import mesa
 
-from abm.batch import BatchSpec, run_batch
-from abm.mesa_compat import BatchRunModel
+from abm.runs.batch import BatchSpec, run_batch
+from abm.runs.mesa_compat import BatchRunModel
 
 
 def timed(fn) -> float:

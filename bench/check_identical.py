@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from abm.model import SupplyChainModel
-from abm.outputs import write_run
-from abm.scenario import library_names
+from abm.engine.model import SupplyChainModel
+from abm.runs.outputs import write_run
+from abm.scenario.schema import library_names
 
 TABLES = ("metrics.parquet", "events.parquet", "agents.parquet")
 

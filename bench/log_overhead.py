@@ -14,9 +14,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from abm.model import SupplyChainModel
-from abm.outputs import write_run
-from abm.scenario import load_scenario
+from abm.engine.model import SupplyChainModel
+from abm.runs.outputs import write_run
+from abm.scenario.schema import load_scenario
 
 
 def measure(log_events: bool, runs: int) -> tuple[float, float, int]:

@@ -3,7 +3,7 @@
 Run: .venv/bin/python bench/logs_scale.py [--runs 1000] [--dir /tmp/abm-logs-bench]
 Builds (once; reused if present) a batch folder of N runs — one real baseline run
 whose tables are rewritten N times with distinct run ids and seeds — then times
-`abm.logs.connect`, `summary` and two typical queries, and prints row counts.
+`abm.analysis.logs.connect`, `summary` and two typical queries, and prints row counts.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from abm.logs import connect, query, summary
-from abm.model import SupplyChainModel
-from abm.outputs import prepare_out_dir, write_run
+from abm.analysis.logs import connect, query, summary
+from abm.engine.model import SupplyChainModel
+from abm.runs.outputs import prepare_out_dir, write_run
 
 TABLES = ("metrics.parquet", "events.parquet", "agents.parquet")
 DENIED_BY_RULE_AND_YEAR = (

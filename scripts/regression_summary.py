@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from abm.regression import summary
+from abm.analysis.regression import summary
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "baseline_regression.json"
 

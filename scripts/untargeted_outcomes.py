@@ -12,7 +12,7 @@ import argparse
 
 import numpy as np
 
-from abm.logs import connect
+from abm.analysis.logs import connect
 
 # (label, fact, SQL giving one value per run_id)
 OUTCOMES = [

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from abm.analysis import (
+from abm.analysis.compare import (
     bands,
     compare_report,
     fan_charts,
@@ -19,7 +19,7 @@ from abm.analysis import (
     sensitivity,
     sensitivity_plot,
 )
-from abm.batch import BatchSpec, SampleSpec, run_batch
+from abm.runs.batch import BatchSpec, SampleSpec, run_batch
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 METRICS = [
@@ -160,7 +160,7 @@ def test_fan_charts_png_and_html(batch, tmp_path):
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
     assert len(images) == len(METRICS)
     assert base64.b64decode(images[0]) == pngs[0].read_bytes()
-    assert "H100e" in text  # unit of compute_stock_h100e from abm.metrics
+    assert "H100e" in text  # unit of compute_stock_h100e from abm.engine.metrics
 
 
 def test_compare_report_defaults_to_out_compare(batch):

@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from abm.batch import BatchError, BatchSpec, overrides_from, run_batch
 from abm.cli import app
+from abm.runs.batch import BatchError, BatchSpec, overrides_from, run_batch
 
 SPEC = BatchSpec(scenarios=["baseline", "no_controls"], seeds=2, weeks=40)
 runner = CliRunner()

@@ -8,17 +8,17 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from abm.calibration import calibrate, load_search, score_points
+from abm.analysis.calibration import calibrate, load_search, score_points
+from abm.analysis.targets import load_targets
 from abm.cli import app
-from abm.scenario import SCENARIO_DIR, ScenarioError, load_scenario
-from abm.targets import load_targets
+from abm.scenario.schema import SCENARIO_DIR, ScenarioError, load_scenario
 
 runner = CliRunner()
 
 
 def _at(data, path: str):
     """The value at a calibration key path (``a.b[Name].c``) of a scenario dump."""
-    from abm.batch import _split
+    from abm.runs.batch import _split
 
     node = data
     for part in _split(path):

@@ -6,8 +6,8 @@ import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from abm.cli import app
-from abm.events import EVENT_TYPES
-from abm.metrics import METRICS
+from abm.engine.events import EVENT_TYPES
+from abm.engine.metrics import METRICS
 
 runner = CliRunner()
 
@@ -70,7 +70,7 @@ def test_run_writes_four_files(tmp_path):
 
 
 def test_required_metric_scopes(tmp_path):
-    from abm.model import SupplyChainModel
+    from abm.engine.model import SupplyChainModel
 
     m = SupplyChainModel.from_scenario("baseline", seed=1, weeks=30).run()
     ml = m.metrics
@@ -96,7 +96,7 @@ def test_required_metric_scopes(tmp_path):
 
 
 def test_two_line_python_api():
-    from abm.model import SupplyChainModel
+    from abm.engine.model import SupplyChainModel
 
     model = SupplyChainModel.from_scenario("baseline", seed=1, weeks=5)
     model.run()
@@ -107,14 +107,14 @@ def test_two_line_python_api():
 def test_docs_metric_table_is_current():
     from pathlib import Path
 
-    from abm.metrics import catalogue_markdown
+    from abm.engine.metrics import catalogue_markdown
 
     doc = (Path(__file__).parent.parent / "docs" / "metrics.md").read_text()
     assert catalogue_markdown() in doc, "regenerate: abm metrics --markdown"
 
 
 def test_supply_graph_is_mesa_network():
-    from abm.model import SupplyChainModel
+    from abm.engine.model import SupplyChainModel
 
     m = SupplyChainModel.from_scenario("baseline", seed=1, weeks=1)
     assert all(isinstance(n, int) for n in m.graph.nodes)

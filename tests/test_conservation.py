@@ -5,8 +5,8 @@ from functools import cache
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abm.model import SupplyChainModel
-from abm.scenario import load_scenario
+from abm.engine.model import SupplyChainModel
+from abm.scenario.schema import load_scenario
 from tests.conftest import variant
 
 

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from abm.controls import (
+from abm.controls.rules import (
     HBM_ITEM,
     ControlRule,
     Item,
@@ -12,8 +12,8 @@ from abm.controls import (
     clause_matches,
     design_variant,
 )
-from abm.products import Product
-from abm.scenario import ItemClause, RuleSpec
+from abm.engine.products import Product
+from abm.scenario.schema import ItemClause, RuleSpec
 
 D = date(2024, 6, 3)
 

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from abm.model import SupplyChainModel
+from abm.engine.model import SupplyChainModel
 from tests.conftest import variant
 
 SURGE = date(2023, 11, 6)

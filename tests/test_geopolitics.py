@@ -5,8 +5,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from abm.model import SupplyChainModel
-from abm.scenario import load_scenario
+from abm.engine.model import SupplyChainModel
+from abm.scenario.schema import load_scenario
 from tests.conftest import variant
 
 BASE = load_scenario("baseline")

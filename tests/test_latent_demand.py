@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from abm.model import SupplyChainModel
-from abm.ordering import interpolate_log
+from abm.agents.ordering import interpolate_log
+from abm.engine.model import SupplyChainModel
 from tests.conftest import variant
 
 

@@ -8,11 +8,11 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from abm.analysis.logs import QueryRefused, ResultsError, connect, query, summary, trace
 from abm.cli import app
-from abm.logs import QueryRefused, ResultsError, connect, query, summary, trace
-from abm.model import SupplyChainModel
-from abm.outputs import prepare_out_dir, write_run
-from abm.scenario import load_scenario
+from abm.engine.model import SupplyChainModel
+from abm.runs.outputs import prepare_out_dir, write_run
+from abm.scenario.schema import load_scenario
 from tests.conftest import variant
 
 runner = CliRunner()
@@ -75,7 +75,7 @@ def test_batch_folder_unions_runs(small_run, tmp_path):
 
 
 def test_a_folder_written_by_the_batch_runner_is_read_whole(tmp_path):
-    from abm.batch import BatchSpec, run_batch
+    from abm.runs.batch import BatchSpec, run_batch
 
     out = tmp_path / "batch"
     run_batch(BatchSpec(scenarios=["baseline"], seeds=2, weeks=6), out)

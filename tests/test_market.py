@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abm.market import (
+from abm.markets.clearing import (
     allocate,
     allocate_fifo,
     allocate_priority,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from abm.ordering import HoltForecast, interpolate_log, scale_path, supply_line_order
+from abm.agents.ordering import HoltForecast, interpolate_log, scale_path, supply_line_order
 
 
 def test_holt_tracks_a_linear_trend():

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abm.market import allocate_priority, allocate_pro_rata
-from abm.model import SupplyChainModel
-from abm.scenario import load_scenario
-from abm.vendor import GPUVendor
+from abm.agents.vendor import GPUVendor
+from abm.engine.model import SupplyChainModel
+from abm.markets.clearing import allocate_priority, allocate_pro_rata
+from abm.scenario.schema import load_scenario
 from tests.reference import vendor_allocation as ref
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from abm.regression import summary
+from abm.analysis.regression import summary
 
 STORED = Path(__file__).parent / "data" / "baseline_regression.json"
 

@@ -6,12 +6,12 @@ import json
 
 from typer.testing import CliRunner
 
-from abm.bench import synthetic_spec
 from abm.cli import app
-from abm.model import SupplyChainModel
-from abm.outputs import agents_table, events_table, metrics_table
-from abm.scenario import load_scenario
-from abm.synthetic import expand_synthetic, synthetic_counts
+from abm.engine.model import SupplyChainModel
+from abm.engine.synthetic import expand_synthetic, synthetic_counts
+from abm.runs.outputs import agents_table, events_table, metrics_table
+from abm.scenario.schema import load_scenario
+from bench.suite import synthetic_spec
 
 
 def test_synthetic_world_keeps_the_totals():

@@ -19,8 +19,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from abm.model import SupplyChainModel
-from abm.scenario import SCENARIO_DIR, library_names, load_scenario
+from abm.engine.model import SupplyChainModel
+from abm.scenario.schema import SCENARIO_DIR, library_names, load_scenario
 
 GLUT = (
     "the calibrated baseline (scenarios/calibration.yaml) has spare US capacity from mid-2024 "

@@ -15,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from abm.cli import app
-from abm.scenario import ScenarioError, load_scenario
+from abm.scenario.schema import ScenarioError, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 INVALID = Path(__file__).resolve().parent / "fixtures" / "invalid"

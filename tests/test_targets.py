@@ -5,8 +5,8 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from abm.scenario import ScenarioError
-from abm.targets import Target, TargetSet, evaluate_run, load_targets, loss, statistic
+from abm.analysis.targets import Target, TargetSet, evaluate_run, load_targets, loss, statistic
+from abm.scenario.schema import ScenarioError
 
 START = date(2022, 1, 3)
 WEEKS = 261

@@ -1,7 +1,7 @@
 import networkx as nx
 import pytest
 
-from abm.model import SupplyChainModel
+from abm.engine.model import SupplyChainModel
 from viz.layout import FAMILY_COLUMNS, shortage_colour, supply_layout
 
 

@@ -1,4 +1,4 @@
-from abm.events import EVENT_COLUMNS, EVENT_TYPES
+from abm.engine.events import EVENT_COLUMNS, EVENT_TYPES
 from viz.wording import NOTABLE, SEVERITY, describe
 
 

@@ -3,7 +3,7 @@
 After every step the recorder takes one :class:`Frame`: each firm's shortage
 (node colour), size value (compute or capacity), each supply edge's flow and
 whether a control cuts it, every firm's state, and the values of the charted
-metrics, evaluated through the declared metrics of :mod:`abm.metrics` (the
+metrics, evaluated through the declared metrics of :mod:`abm.engine.metrics` (the
 one list that also feeds the files). Frames are kept for the whole run, so
 the replay slider can show any past step. Notable events are turned into
 feed lines with their dates.
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from abm.controls import item_of
-from abm.events import EVENT_COLUMNS
-from abm.metrics import METRICS, REGIONS
+from abm.controls.rules import item_of
+from abm.engine.events import EVENT_COLUMNS
+from abm.engine.metrics import METRICS, REGIONS
 from viz.wording import NOTABLE, describe
 
 
@@ -151,7 +151,7 @@ class Recorder:
     """Frames, chart series, the event feed and each firm's event rows of one run.
 
     Args:
-        model: A freshly built :class:`abm.model.SupplyChainModel`; the
+        model: A freshly built :class:`abm.engine.model.SupplyChainModel`; the
             initial state is recorded at once.
     """
 

@@ -53,7 +53,7 @@ def _n(x: float) -> str:
 
 
 def describe(row: Mapping[str, Any]) -> str:
-    """One event row (keys of :data:`abm.events.EVENT_COLUMNS`) as a plain sentence."""
+    """One event row (keys of :data:`abm.engine.events.EVENT_COLUMNS`) as a plain sentence."""
     ev = row.get("event", "")
     a = row.get("agent", "")
     cp = row.get("counterparty", "")

@@ -1,6 +1,6 @@
 """The straightforward version of a vendor's weekly allocation, kept as the reference.
 
-``GPUVendor.allocate_and_ship`` in :mod:`abm.vendor` does the same per-order
+``GPUVendor.allocate_and_ship`` in :mod:`abm.agents.vendor` does the same per-order
 work on numpy arrays; ``tests/test_performance.py`` runs whole scenarios with
 this version swapped in and requires identical outputs. Only the backlog
 bookkeeping differs (the vendor keeps its outstanding units current).
@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from abm.controls import item_of
-from abm.market import allocate
-from abm.products import Product
-from abm.records import Order, Shipment
-from abm.vendor import SMOOTHING, GPUVendor
+from abm.agents.vendor import SMOOTHING, GPUVendor
+from abm.controls.rules import item_of
+from abm.engine.products import Product
+from abm.engine.records import Order, Shipment
+from abm.markets.clearing import allocate
 
 
 def allocate_pro_rata_loop(

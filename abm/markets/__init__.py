@@ -1,0 +1,1 @@
+"""Markets: pure allocation and clearing, and the regional rental/API market."""

@@ -1,0 +1,1 @@
+"""Runs: crash-safe output files, batch engines and run summaries."""

@@ -1,0 +1,1 @@
+"""Scenario files: schema, cross-checks, loader and one-line errors."""

@@ -1,0 +1,1 @@
+"""Benchmarks and dev tools (kept outside the ``abm`` package; ``abm bench`` runs the suite)."""
