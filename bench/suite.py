@@ -32,24 +32,12 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "STAGES",
     "machine",
     "run_suite",
     "scale_run",
     "stage_times",
     "table",
 ]
-
-STAGES = (
-    ("1 calendar", "_calendar"),
-    ("2 demand", "_update_demand"),
-    ("3 orders", "_place_orders"),
-    ("4 supply", "_supply"),
-    ("5 allocation and shipment", "_allocate_and_ship"),
-    ("6 deliveries and service", "_deliver_and_serve"),
-    ("7 record", "_record"),
-)
-"""The stages of a step (label, method of :class:`abm.engine.model.SupplyChainModel`)."""
 
 TARGETS = {
     "baseline_simulate_s": 1.0,
@@ -141,25 +129,26 @@ def baseline_times(runs: int = 5, seed: int = 1, weeks: int | None = None) -> di
 def stage_times(model: Any) -> dict[str, float]:
     """Run ``model`` to its horizon, timing each stage of the step (seconds in all).
 
-    The stage methods are wrapped on this model object only.
+    The model's declared stages (:data:`abm.engine.model.STAGES`) are wrapped on
+    this model object only.
     """
-    spent = {label: 0.0 for label, _ in STAGES}
+    from abm.engine.model import STAGES, Stage
 
-    def timed(label: str, fn: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
+    spent = {s.label: 0.0 for s in STAGES}
+
+    def timed(stage: Stage) -> Stage:
+        def run(m: Any) -> None:
             t0 = time.perf_counter()
-            fn()
-            spent[label] += time.perf_counter() - t0
+            stage.run(m)
+            spent[stage.label] += time.perf_counter() - t0
 
-        return run
+        return Stage(stage.label, run)
 
-    for label, name in STAGES:
-        setattr(model, name, timed(label, getattr(model, name)))
+    model.stages = tuple(timed(s) for s in STAGES)
     t0 = time.perf_counter()
     model.run()
     spent["whole step"] = time.perf_counter() - t0
-    for _, name in STAGES:
-        delattr(model, name)
+    model.stages = STAGES
     return spent
 
 
@@ -377,7 +366,7 @@ def table(r: dict[str, Any]) -> str:
     if big and big["stages_s"]:
         head += f" {big['agents']:,} agents |"
     lines += [head, "|---|---|" + ("---|" if big and big["stages_s"] else "")]
-    for label in [*(s for s, _ in STAGES), "whole step"]:
+    for label in r["stages_baseline_s"]:
         row = f"| {label} | {r['stages_baseline_s'][label]:.3f} |"
         if big and big["stages_s"]:
             row += f" {big['stages_s'][label]:.2f} |"

@@ -207,11 +207,11 @@ def test_hbm_control_cuts_korean_hbm_to_chinese_vendors():
     m = SupplyChainModel(BASE, seed=1)
     samsung, huawei = m.firm("Samsung"), m.firm("Huawei")
     m.run(150)  # before Dec 2024
-    assert m.hbm_allowed(samsung, huawei)
+    assert m.controls.hbm_allowed(samsung.country, huawei.country, huawei.name)
     m.run(10)  # into Jan 2025
-    assert not m.hbm_allowed(samsung, huawei)
-    assert m.hbm_allowed(m.firm("CXMT"), huawei)
-    assert m.hbm_allowed(samsung, m.firm("Nvidia"))
+    assert not m.controls.hbm_allowed(samsung.country, huawei.country, huawei.name)
+    assert m.controls.hbm_allowed(m.firm("CXMT").country, huawei.country, huawei.name)
+    assert m.controls.hbm_allowed(samsung.country, m.firm("Nvidia").country, m.firm("Nvidia").name)
 
 
 def test_domestic_chips_train_less_than_they_infer():

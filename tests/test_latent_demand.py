@@ -33,7 +33,7 @@ def test_double_orders_grow_with_lead_time_up_to_the_cap(baseline):
 def test_double_orders_add_to_orders_while_lead_times_are_long(baseline):
     m = SupplyChainModel(baseline, seed=1)
     normal = baseline.parameters.vendors.normal_lead_time_weeks
-    nvidia = m.agent_by_name["Nvidia"]
+    nvidia = m.cast.vendor["Nvidia"]
     while nvidia.lead_time < normal + 15:  # run into the first long lead time
         m.step()
     twin = copy.deepcopy(m)

@@ -44,7 +44,7 @@ def _run(name: str, weeks: int, allocation: str | None, reference: bool, monkeyp
                 assert v._backlog == v.backlog_recount()
             for b in [*m.buyers, *m.brokers]:
                 counted = sum(o.outstanding for o in b.open_orders)
-                assert m.outstanding_units(b.name) == counted, b.name
+                assert m.orders.outstanding(b.name) == counted, b.name
 
         model.run(progress=backlog_kept)
     return _outputs(model)

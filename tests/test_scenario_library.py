@@ -74,7 +74,7 @@ def window_mean(m: SupplyChainModel, name: str, scope: str, start: date, weeks: 
 
 def denied_total(m: SupplyChainModel) -> float:
     """Units denied under every rule (scenario timeline and reactions) over the run."""
-    return sum(sum(m.metrics.series("denied_units", r.rule_id)) for r in m.rules)
+    return sum(sum(m.metrics.series("denied_units", r.rule_id)) for r in m.controls.rules)
 
 
 def assert_conserved(m: SupplyChainModel) -> None:
@@ -133,7 +133,7 @@ def test_full_run_conserves_units(run, name):
 
 def test_no_controls_more_compute_in_china(run):
     base, nc = run("baseline"), run("no_controls")
-    assert not nc.rules
+    assert not nc.controls.rules
     assert last(nc, "compute_stock_h100e", "CN") > 1.5 * last(base, "compute_stock_h100e", "CN")
     # Nvidia sells its flagships to China instead of cut-down variants, and more of them
     assert total(nc, "shipments_units", "Nvidia:CN") > 1.3 * total(

@@ -200,7 +200,7 @@ class Recorder:
         m = self.model
         values = {name: dict(mt.collect(m)) for name, mt in self._metrics.items()}
         states = {a.name: a.state() for a in m.agents}
-        agents = m.agent_by_name
+        agents = m.cast.firm
         shortage_by = values.get("shortage_ratio", {})
         shortage: list[float | None] = []
         size: list[float] = []
@@ -325,11 +325,12 @@ class Recorder:
                 if not products:
                     continue
                 denied = sum(
-                    m.check(item_of(p), src.country, dst.country, dst.name).verdict == "deny"
+                    m.controls.check(item_of(p), src.country, dst.country, dst.name).verdict
+                    == "deny"
                     for p in products
                 )
                 cut[i] = 2 if denied == len(products) else (1 if denied else 0)
-            elif kind == "hbm" and not m.hbm_allowed(src, dst):
+            elif kind == "hbm" and not m.controls.hbm_allowed(src.country, dst.country, dst.name):
                 cut[i] = 2
         return cut
 

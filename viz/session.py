@@ -162,7 +162,7 @@ class Session:
 
     def inspect(self, name: str, index: int) -> dict[str, Any]:
         """A firm's identity, its state at a frame and its latest events up to it."""
-        a = self.model.agent_by_name.get(name)
+        a = self.model.cast.firm.get(name)
         frame = self.recorder.frames[index]
         return {
             "name": name,

@@ -58,11 +58,11 @@ class Broker(Firm):
         blocked = []
         for t in self.spec.targets:
             for vendor_name in self.spec.vendor_shares:
-                vendor = m.agent_by_name[vendor_name]
+                vendor = m.cast.vendor[vendor_name]
                 flagship = vendor.newest_product()
                 if flagship is None:
                     continue
-                verdict = m.check(item_of(flagship), vendor.country, t, "").verdict
+                verdict = m.controls.check(item_of(flagship), vendor.country, t, "").verdict
                 if verdict != "allow":
                     blocked.append(t)
                     break
@@ -72,7 +72,7 @@ class Broker(Firm):
         """Units the broker would divert per week now (capped): the blocked markets' shortage."""
         m = self.model
         need = sum(
-            m.rental_shortage.get(t, 0.0) * m.rental_wanted.get(t, 0.0)
+            m.market.shortage.get(t, 0.0) * m.market.wanted.get(t, 0.0)
             for t in self.blocked_targets()
         )
         return min(self.spec.max_units_per_week, int(need))
@@ -84,26 +84,26 @@ class Broker(Firm):
         self.open_orders = [o for o in self.open_orders if o.outstanding > 0]
         target = self.wanted_units() * STOCK_WEEKS
         pipeline = sum(o.outstanding for o in self.open_orders) + self.stock_units()
-        pipeline += sum(s.units for s in m.in_transit_to(self.name))
+        pipeline += sum(s.units for s in m.orders.in_transit_to(self.name))
         gap = target - pipeline
         if gap <= 0:
             return
         for vendor_name, share in self.spec.vendor_shares.items():
-            vendor = m.agent_by_name[vendor_name]
+            vendor = m.cast.vendor[vendor_name]
             offers = [
                 p
                 for p in vendor.products.values()
                 if p.on_sale(m.date)
                 and p.sold_in(self.country)
                 and p.variant_of is None
-                and not m.would_deny(p, vendor.country, self)
+                and not m.controls.would_deny(p, vendor.country, self.country, self.name)
             ]
             if not offers:
                 continue
             product = max(offers, key=lambda p: p.h100e)  # brokers want the best chips
             units = int(gap * share)
             if units > 0:
-                m.place_order(self, vendor, product.name, units)
+                m.orders.place(self, vendor, product.name, units)
 
     def receive(self, shipment: Shipment) -> None:
         """Units bought from a vendor arrive into the broker's stock."""
@@ -120,7 +120,7 @@ class Broker(Firm):
         targets = [c for c in m.clouds if c.country in blocked and c.active]
         if not targets or not self.stock:
             return
-        shortage = max(m.rental_shortage.get(t, 0.0) for t in blocked)
+        shortage = max(m.market.shortage.get(t, 0.0) for t in blocked)
         premium = self.spec.premium_base + self.spec.premium_per_shortage * shortage
         p_detect = detection_probability(self.spec.detection_base, m.spec.enforcement)
         budget = self.wanted_units()
@@ -149,7 +149,7 @@ class Broker(Firm):
             if passed:
                 self.diverted_this_week += passed
                 self.revenue_this_week += passed * price
-                m.dispatch(
+                m.orders.dispatch(
                     Shipment(self.name, buyer.name, name, passed, m.week, m.week + 2, m.week, price)
                 )
                 self.log(

@@ -78,7 +78,7 @@ class Buyer(Firm):
         """Compute ordered and not yet installed (outstanding orders + in transit), H100e."""
         products = self.model.products
         ordered = sum([products[o.product].h100e * o.outstanding for o in self.open_orders])
-        return ordered + self.model.in_transit_h100e(self.name)
+        return ordered + self.model.orders.in_transit_h100e(self.name)
 
     def receive(self, shipment: Shipment) -> None:
         """A shipment arrives and is installed; it is paid for on arrival."""
@@ -124,7 +124,7 @@ class Buyer(Firm):
         self.cohorts = []
         self._h100e = self._train_h100e = 0.0  # clear rounding residue
         for o in self.open_orders:
-            self.model.agent_by_name[o.vendor].cancel(o, o.outstanding)
+            self.model.cast.vendor[o.vendor].cancel(o, o.outstanding)
         self.open_orders = []
 
     # ---------------------------------------------------------- ordering
@@ -136,7 +136,7 @@ class Buyer(Firm):
     def expected_lead_time(self) -> float:
         """Vendors' quoted lead times, weighted by this buyer's vendor shares."""
         m = self.model
-        return sum(m.agent_by_name[v].lead_time * s for v, s in self.spec.vendor_shares.items())
+        return sum(m.cast.vendor[v].lead_time * s for v, s in self.spec.vendor_shares.items())
 
     def place_orders(self) -> None:
         """Forecast, then order (or cancel) toward the target fleet."""
@@ -168,11 +168,11 @@ class Buyer(Firm):
             return
         order_h100e = gap / bp.supply_line_adjust_weeks
         for vendor_name, share in self.vendor_split().items():
-            vendor = m.agent_by_name[vendor_name]
+            vendor = m.cast.vendor[vendor_name]
             for product, weight in self.choose_products(vendor):
                 units = int(round(order_h100e * share * weight / product.h100e))
                 if units > 0:
-                    m.place_order(self, vendor, product.name, units)
+                    m.orders.place(self, vendor, product.name, units)
 
     def double_order_share(self, lead_time: float) -> float:
         """Share of the target fleet ordered on top in case orders are only partly filled.
@@ -204,7 +204,7 @@ class Buyer(Firm):
             for p in vendor.products.values()
             if p.on_sale(today)
             and p.sold_in(self.country)
-            and not m.would_deny(p, vendor.country, self)
+            and not m.controls.would_deny(p, vendor.country, self.country, self.name)
         ]
         if memo is not None:
             memo[vendor.name] = found
@@ -228,7 +228,16 @@ class Buyer(Firm):
         total = sum(value)
         boost = m.spec.substitution.front_run_boost
         return [
-            (p, v / total * (1 + boost if m.announced_rule_covers(p, vendor.country, self) else 1))
+            (
+                p,
+                v
+                / total
+                * (
+                    1 + boost
+                    if m.controls.announced_covers(p, vendor.country, self.country, self.name)
+                    else 1
+                ),
+            )
             for p, v in zip(offers, value, strict=True)
         ]
 
@@ -242,12 +251,12 @@ class Buyer(Firm):
         """
         m = self.model
         shares = dict(self.spec.vendor_shares)
-        blocked = [v for v in shares if not self.offers(m.agent_by_name[v])]
+        blocked = [v for v in shares if not self.offers(m.cast.vendor[v])]
         if not blocked:
             return shares
         lost = sum(shares.pop(v) for v in blocked)
         subs = m.spec.substitution.substitutes.get(self.region, [])
-        takers = [v for v in subs if v not in blocked and self.offers(m.agent_by_name[v])]
+        takers = [v for v in subs if v not in blocked and self.offers(m.cast.vendor[v])]
         if not takers:
             takers = list(shares)
         if not takers:
@@ -263,7 +272,7 @@ class Buyer(Firm):
                 break
             per_unit = products[order.product].h100e
             units = min(order.outstanding, int(excess_h100e / per_unit) + 1)
-            n = self.model.agent_by_name[order.vendor].cancel(order, units)
+            n = self.model.cast.vendor[order.vendor].cancel(order, units)
             if n > 0:
                 excess_h100e -= n * per_unit
                 self.log("cancellation", order.vendor, order.product, n)
@@ -274,7 +283,7 @@ class Buyer(Firm):
             "installed_units": float(self.installed_units()),
             "compute_h100e": self.installed_h100e(),
             "orders_units": float(self.ordered_units_this_week),
-            "backlog": float(self.model.outstanding_units(self.name)),
+            "backlog": float(self.model.orders.outstanding(self.name)),
         }
 
 

@@ -28,7 +28,7 @@ class CloudProvider(Buyer):
 
     def demand_signal_h100e(self) -> float:
         """Its share of last week's regional rental demand (need at normal prices)."""
-        return self.model.rental_wanted[self.region] * self.spec.market_share
+        return self.model.market.wanted[self.region] * self.spec.market_share
 
     def rentable_h100e(self) -> float:
         """Capacity offered to renters this week, H100e."""
@@ -45,5 +45,5 @@ class CloudProvider(Buyer):
             **self.fleet_state(),
             "utilisation": self.utilisation,
             "revenue_usd": self.revenue_this_week,
-            "shortage_ratio": self.model.rental_shortage[self.region],
+            "shortage_ratio": self.model.market.shortage[self.region],
         }

@@ -69,7 +69,7 @@ class EnterpriseDemand(Firm):
         spec = self.spec
         self.direct_need_h100e = self.need_h100e * (1 - spec.via_labs_share)
         ref = m.spec.parameters.rental.enterprise_reference_usd_per_h100e_hour
-        key = (m.rental_price[self.region], ref, spec.elasticity)
+        key = (m.market.price[self.region], ref, spec.elasticity)
         price_factor = _PRICE_FACTORS.get(key)  # one power per price, not per firm
         if price_factor is None:
             if len(_PRICE_FACTORS) > 4096:
@@ -77,6 +77,14 @@ class EnterpriseDemand(Firm):
             price = key[0]
             price_factor = _PRICE_FACTORS[key] = min(1.0, (price / ref) ** (-spec.elasticity))
         self.api_need_h100e = self.need_h100e * spec.via_labs_share * price_factor
+
+    def receive_direct(self, h100e: float) -> None:
+        """Compute the rental market served this week, H100e."""
+        self.direct_served_h100e = h100e
+
+    def receive_api(self, h100e: float) -> None:
+        """Compute the region's labs served through their APIs this week, H100e."""
+        self.api_served_h100e = h100e
 
     @property
     def served_h100e(self) -> float:

@@ -41,4 +41,4 @@ class Foundry(Supplier):
             p = self.model.products[product]
             y = self.yields[p.node] * float(self.draws.lognormal(0.0, 0.03))
             dies = wafers * p.dies_per_wafer * min(1.0, y)
-            self.model.agent_by_name[vendor].receive_dies(product, dies)
+            self.model.cast.vendor[vendor].receive_dies(product, dies)

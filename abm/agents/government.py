@@ -62,7 +62,7 @@ class Government(Firm):
 
     def own_rules(self) -> list[ControlRule]:
         """Rules this government issued (scenario timeline and reactions)."""
-        return [r for r in self.model.rules if r.spec.authority == self.name]
+        return [r for r in self.model.controls.rules if r.spec.authority == self.name]
 
     def enact(self) -> None:
         """Log rules announced or taking effect (or ending) this week."""
@@ -148,7 +148,7 @@ class Government(Firm):
         for vendor in m.vendors:
             if vendor.country != self.country:
                 continue
-            share = m.variant_share_cn(vendor.name)
+            share = vendor.variant_share("CN")
             weeks = self.variant_share_weeks.get(vendor.name, 0)
             weeks = weeks + 1 if share > cfg.share_threshold else 0
             self.variant_share_weeks[vendor.name] = weeks
@@ -171,7 +171,7 @@ class Government(Firm):
             return
         if m.week % cfg.review_weeks != 0:
             return
-        share = m.cn_domestic_share
+        share = m.cn_share.share
         if share >= cfg.target_share or self.mandate_share >= 1.0:
             return
         self.mandate_share = min(1.0, self.mandate_share + cfg.step_share_of_buyers)
@@ -221,7 +221,7 @@ class Government(Firm):
             licence=LicencePolicy(policy="deny"),
             description=description,
         )
-        m.add_rule(ControlRule(spec, m.spec.country_groups))
+        m.controls.add_rule(ControlRule(spec, m.spec.country_groups))
         self.log("policy_reaction", rule=rule_id, detail=description)
 
     def state(self) -> dict[str, Any]:

@@ -111,10 +111,21 @@ class AILab(Buyer):
     # ---------------------------------------------------------- serving
 
     rented_training_eff = 1.0
-    """Training efficiency of the rented compute (the region's cloud fleets), set by the model."""
+    """Training efficiency of the rented compute (the region's cloud fleets)."""
 
-    def serve(self, rented_h100e: float, rental_price: float) -> None:
-        """Use own and rented compute: allocate, ration, book revenue and costs."""
+    def serve(
+        self, rented_h100e: float, rental_price: float, rented_training_eff: float | None = None
+    ) -> None:
+        """Use own and rented compute: allocate, ration, book revenue and costs.
+
+        Args:
+            rented_h100e: Compute the rental market served this week.
+            rental_price: The region's rental price, USD per H100e-hour.
+            rented_training_eff: Training efficiency of the rented compute (the
+                region's cloud fleets); kept from the last week when not given.
+        """
+        if rented_training_eff is not None:
+            self.rented_training_eff = rented_training_eff
         if not self.active:
             return
         s = self.spec

@@ -25,4 +25,4 @@ class MemoryMaker(Supplier):
     def deliver(self) -> None:
         """Hand completed stacks to vendors."""
         for vendor, _product, stacks in self.complete_work():
-            self.model.agent_by_name[vendor].receive_hbm(stacks)
+            self.model.cast.vendor[vendor].receive_hbm(stacks)

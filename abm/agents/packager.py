@@ -54,4 +54,4 @@ class Packager(Supplier):
             units = int(exact + 1e-9)
             self.carry[key] = exact - units
             if units > 0:
-                self.model.agent_by_name[vendor].receive_packages(product, units, self.name)
+                self.model.cast.vendor[vendor].receive_packages(product, units, self.name)

@@ -158,8 +158,8 @@ class GPUVendor(Firm):
         total = 0
         for name, rate in self.spec.initial_weekly_units.items():
             p = self.products[name]
-            foundry = m.agent_by_name[p.foundry]
-            packager = m.agent_by_name[p.packager]
+            foundry = m.cast.foundry[p.foundry]
+            packager = m.cast.packager[p.packager]
             wafers = rate * p.logic_dies / foundry.good_dies_per_wafer(name)
             foundry.in_process += [(k, self.name, name, wafers) for k in range(foundry.cycle_weeks)]
             packs = rate / p.packages_per_wafer
@@ -176,7 +176,7 @@ class GPUVendor(Firm):
             self._initial_orders(name, int(rate * self.spec.target_backlog_weeks))
         self.hbm = stacks * self.spec.input_cover_weeks
         for maker, share in self.spec.hbm_suppliers.items():
-            mk = m.agent_by_name[maker]
+            mk = m.cast.memory_maker[maker]
             mk.in_process += [(k, self.name, "", stacks * share) for k in range(mk.cycle_weeks)]
         self.ship_rate = self.production_rate = float(total)
         if total:
@@ -192,7 +192,7 @@ class GPUVendor(Firm):
         for b, w in zip(buyers, weights, strict=True):
             n = int(units * w / total)
             if n > 0:
-                b.open_orders.append(m.new_order(b, self, product, n))
+                b.open_orders.append(m.orders.new_order(b, self, product, n))
         self.ordered_this_week.clear()
 
     # ---------------------------------------------------------- planning
@@ -224,7 +224,7 @@ class GPUVendor(Firm):
     def build_weeks(self, p: Product) -> int:
         """Weeks from wafer start to packaged unit (fab cycle plus packaging cycle)."""
         m = self.model
-        return m.agent_by_name[p.foundry].cycle_weeks + m.agent_by_name[p.packager].cycle_weeks
+        return m.cast.foundry[p.foundry].cycle_weeks + m.cast.packager[p.packager].cycle_weeks
 
     def prelaunch(self, p: Product) -> bool:
         """True in the build time before ``p``'s launch: wafers start so units exist at launch."""
@@ -274,9 +274,9 @@ class GPUVendor(Firm):
         for name in plan:
             by_packager[self.products[name].packager].append(name)
         for packager_name, names in by_packager.items():
-            packager = m.agent_by_name[packager_name]
+            packager = m.cast.packager[packager_name]
             wafers = sum(plan[n] / self.products[n].packages_per_wafer for n in names)
-            foundry = m.agent_by_name[self.products[names[0]].foundry]
+            foundry = m.cast.foundry[self.products[names[0]].foundry]
             allot = self.spec.max_ramp * packager.allotment(self.name, foundry.cycle_weeks)
             floor = self.spec.min_plan_units_per_week / 30.0  # a few dozen wafers at launch
             limit = max(allot, floor)
@@ -305,9 +305,9 @@ class GPUVendor(Firm):
         # logic wafers, per product
         for name, rate in rates.items():
             p = self.products[name]
-            foundry = m.agent_by_name[p.foundry]
+            foundry = m.cast.foundry[p.foundry]
             per_wafer = foundry.good_dies_per_wafer(name)
-            packager = m.agent_by_name[p.packager]
+            packager = m.cast.packager[p.packager]
             # capacity is booked for the whole plan (suppliers expand toward it) ...
             foundry.book(self.name, name, plan[name] * p.logic_dies / per_wafer)
             packager.book(self.name, name, plan[name] / p.packages_per_wafer)
@@ -329,7 +329,7 @@ class GPUVendor(Firm):
         # HBM, shared by products, split over suppliers by share
         use = sum(rate * self.products[n].hbm_stacks for n, rate in rates.items())
         planned_use = sum(r * self.products[n].hbm_stacks for n, r in plan.items())
-        makers = [(m.agent_by_name[s], share) for s, share in self.spec.hbm_suppliers.items()]
+        makers = [(m.cast.memory_maker[s], share) for s, share in self.spec.hbm_suppliers.items()]
         line = sum(
             mk.backlog_of(self.name, "") + mk.in_process_of(self.name, "") for mk, _ in makers
         )
@@ -344,11 +344,16 @@ class GPUVendor(Firm):
         )
         # dual sourcing: split by contract share weighted by each maker's usable capacity,
         # so a small second source is not asked for more than it can make
-        weights = [share * mk.lines["hbm"].usable * m.hbm_allowed(mk, self) for mk, share in makers]
+        weights = [
+            share
+            * mk.lines["hbm"].usable
+            * m.controls.hbm_allowed(mk.country, self.country, self.name)
+            for mk, share in makers
+        ]
         total_w = sum(weights)
         for (mk, share), w in zip(makers, weights, strict=True):
             mk.request(self.name, "", stacks * (w / total_w if total_w > 0 else share))
-            if m.hbm_allowed(mk, self):
+            if m.controls.hbm_allowed(mk.country, self.country, self.name):
                 mk.book(self.name, "", planned_use * share)
         self._send_to_packaging(rates)
 
@@ -357,7 +362,7 @@ class GPUVendor(Firm):
         want: dict[str, int] = {}
         for name, rate in rates.items():
             p = self.products[name]
-            queued = m.agent_by_name[p.packager].units_queued(self.name, name)
+            queued = m.cast.packager[p.packager].units_queued(self.name, name)
             target = self.backlog_now[name] + rate * 2  # backlog plus two weeks' cover
             want[name] = max(0, int(target - self.finished[name] - queued))
         need_hbm = sum(w * self.products[n].hbm_stacks for n, w in want.items())
@@ -376,13 +381,13 @@ class GPUVendor(Firm):
             elif units < w:
                 self.binding[name] = "wafer" if by_dies <= by_hbm else "hbm"
             else:
-                packager = m.agent_by_name[p.packager]
+                packager = m.cast.packager[p.packager]
                 self.binding[name] = "packaging" if packager.share_served < 0.999 else "demand"
             if units <= 0:
                 continue
             self.dies[name] -= units * p.logic_dies
             self.hbm -= units * p.hbm_stacks
-            m.agent_by_name[p.packager].request_units(self.name, name, units)
+            m.cast.packager[p.packager].request_units(self.name, name, units)
 
     # --------------------------------------------------- allocation, ship
 
@@ -450,22 +455,22 @@ class GPUVendor(Firm):
                 buyer_name = allowed[b]
                 units = int(units_by[b])
                 order_step = cleared[pos].step
-                buyer = m.agent_by_name[buyer_name]
-                m.order_reduced(buyer_name, units)
+                buyer = m.cast.customer[buyer_name]
+                m.orders.reduced(buyer_name, units)
                 price = self.price[name]
                 d = decisions[buyer_name]
                 self.finished[name] -= units
                 shipped_total += units
                 self.shipped_this_week[(buyer.region, name)] += units
                 value = units * price
-                m.record_shipment_controls(d, buyer_name, units, value)
+                m.controls.record_shipment(d, buyer_name, units, value)
                 net = value * (1 - d.levy_share)
                 self.revenue_this_week += net
                 self.revenue_by_region[buyer.region] += net
                 if buyer.country == "CN":
                     to_cn += units
                     variant_to_cn += units if p.variant_of else 0
-                m.dispatch(
+                m.orders.dispatch(
                     Shipment(
                         vendor=self.name,
                         buyer=buyer_name,
@@ -503,7 +508,7 @@ class GPUVendor(Firm):
         m = self.model
         item = item_of(p)
         decisions: dict[str, Any] = {
-            b: m.clearance(item, self.country, m.agent_by_name[b])
+            b: m.controls.clearance(item, self.country, m.cast.customer[b].country, b)
             for b in dict.fromkeys(map(_BUYER, orders))
         }
         for buyer, d in decisions.items():
@@ -514,7 +519,7 @@ class GPUVendor(Firm):
                 if o.buyer == buyer:
                     units += self.cancel(o, o.outstanding)
             if units:
-                m.denied_this_week[d.rule] += units
+                m.controls.record_denial(d.rule, units)
                 self.log(
                     "denial",
                     buyer,
@@ -597,7 +602,7 @@ class GPUVendor(Firm):
         n = min(units, order.outstanding)
         order.outstanding -= n
         self._backlog[order.product] -= n
-        self.model.order_reduced(order.buyer, n)
+        self.model.orders.reduced(order.buyer, n)
         return n
 
     def newest_product(self) -> Product | None:

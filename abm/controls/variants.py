@@ -56,7 +56,7 @@ def design_variants(vendor: Any) -> None:
     if not bases:
         return
     base = max(bases, key=lambda p: p.launch)
-    rules = [r for r in m.rules if r.in_force(today) or r.announced_only(today)]
+    rules = [r for r in m.controls.rules if r.in_force(today) or r.announced_only(today)]
     markets = sorted(
         {b.country for b in m.buyers if vendor.name in b.spec.vendor_shares} - {vendor.country}
     )

@@ -101,12 +101,12 @@ def _gpu_price(m: Any) -> Rows:
     "(smoothed clearing price; contracts reprice gradually).",
 )
 def _rental_price(m: Any) -> Rows:
-    return ((r, m.rental_price[r]) for r in REGIONS)
+    return ((r, m.market.price[r]) for r in REGIONS)
 
 
 @metric("rental_utilisation", "share", "region", "Share of rentable cloud capacity rented.")
 def _rental_util(m: Any) -> Rows:
-    return ((r, m.rental_utilisation[r]) for r in REGIONS)
+    return ((r, m.market.utilisation[r]) for r in REGIONS)
 
 
 @metric(
@@ -153,16 +153,18 @@ def _compute(m: Any) -> Rows:
     "their region's rental shortage; for vendors, 1 - normal lead time / quoted lead time.",
 )
 def _shortage(m: Any) -> Rows:
-    for a in m.compute_users:
-        yield a.name, a.shortage_ratio if a.family == "enterprise" else a.shortage
+    for lab in m.labs:
+        yield lab.name, lab.shortage
+    for e in m.enterprises:
+        yield e.name, e.shortage_ratio
     for c in m.clouds:
-        yield c.name, m.rental_shortage[c.region]
+        yield c.name, m.market.shortage[c.region]
     normal = m.spec.parameters.vendors.normal_lead_time_weeks
     for v in m.vendors:
         yield v.name, max(0.0, 1.0 - normal / v.lead_time) if v.lead_time > 0 else 0.0
     for s in m.suppliers:
         yield s.name, s.shortage_ratio()
-    yield from m.region_shortage.items()
+    yield from m.market.region_shortage.items()
 
 
 @metric("signups_paused", "0/1", "lab", "1 while the lab has paused paid sign-ups.")
@@ -237,7 +239,9 @@ def _capacity(m: Any) -> Rows:
     "Units whose orders were cancelled because a rule (or a refused licence) denied them.",
 )
 def _denied(m: Any) -> Rows:
-    return ((r.rule_id, float(m.denied_this_week.get(r.rule_id, 0))) for r in m.rules)
+    return (
+        (r.rule_id, float(m.controls.denied_this_week.get(r.rule_id, 0))) for r in m.controls.rules
+    )
 
 
 @metric(
@@ -248,8 +252,8 @@ def _denied(m: Any) -> Rows:
 )
 def _licensed(m: Any) -> Rows:
     return (
-        (r.rule_id, float(m.licensed_this_week.get(r.rule_id, 0)))
-        for r in m.rules
+        (r.rule_id, float(m.controls.licensed_this_week.get(r.rule_id, 0)))
+        for r in m.controls.rules
         if r.spec.licence.policy == "case_by_case"
     )
 
@@ -314,7 +318,7 @@ def _gov_revenue(m: Any) -> Rows:
     "that came from Chinese vendors.",
 )
 def _cn_domestic(m: Any) -> Rows:
-    yield "CN", m.cn_domestic_share
+    yield "CN", m.cn_share.share
 
 
 def catalogue_markdown() -> str:

@@ -52,17 +52,17 @@ def surge_multiplier(shock: ConsumerSurge, weeks_since_start: float) -> float:
 def _consumer_surge(model: Any, shock: ConsumerSurge, step: int) -> None:
     t = step - model.step_of(shock.start)
     if t >= 0:
-        model.agent_by_name[shock.target].user_multiplier *= surge_multiplier(shock, t)
+        model.cast.lab[shock.target].user_multiplier *= surge_multiplier(shock, t)
 
 
 @register("capacity_shock")
 def _capacity_shock(model: Any, shock: CapacityShock, step: int) -> None:
     t = step - model.step_of(shock.start)
     if 0 <= t < shock.weeks:
-        for line in model.agent_by_name[shock.target].lines.values():
+        for line in model.cast.supplier[shock.target].lines.values():
             line.multiplier *= shock.factor
         if t == 0:
-            model.agent_by_name[shock.target].log(
+            model.cast.supplier[shock.target].log(
                 "capacity_shock",
                 quantity=shock.factor,
                 detail=f"usable capacity x{shock.factor} for {shock.weeks} weeks",

@@ -231,7 +231,7 @@ def kpis(model: Any) -> dict[str, float]:
     def total(name: str, scope: str) -> float:
         return float(sum(ml.series(name, scope)))
 
-    lead_vendor = "Nvidia" if "Nvidia" in model.agent_by_name else model.vendors[0].name
+    lead_vendor = "Nvidia" if "Nvidia" in model.cast.vendor else model.vendors[0].name
     leads = [max(ml.series("lead_time_weeks", lead_vendor) or [0.0])]
     return {
         "cn_compute_h100e_end": last("compute_stock_h100e", "CN"),

@@ -26,7 +26,7 @@ def run_summary(model: SupplyChainModel) -> list[tuple[str, str]]:
         stock = ml.series("compute_stock_h100e", r)
         if stock:
             rows.append((f"compute stock {r} at end", f"{stock[-1]:,.0f} H100e"))
-    lead_vendor = "Nvidia" if "Nvidia" in model.agent_by_name else model.vendors[0].name
+    lead_vendor = "Nvidia" if "Nvidia" in model.cast.vendor else model.vendors[0].name
     lead = ml.series("lead_time_weeks", lead_vendor)
     if lead:
         peak = max(range(len(lead)), key=lambda i: lead[i])

@@ -139,26 +139,26 @@ def allocate_and_ship(self: GPUVendor) -> None:
                 continue
             order.outstanding -= int(g)
             self._backlog[name] -= int(g)
-            m.order_reduced(order.buyer, int(g))
+            m.orders.reduced(order.buyer, int(g))
             slot = per_buyer.setdefault(order.buyer, [0, order.step])
             slot[0] += int(g)
             slot[1] = min(slot[1], order.step)
         for buyer_name, (units, order_step) in per_buyer.items():
-            buyer = m.agent_by_name[buyer_name]
+            buyer = m.cast.customer[buyer_name]
             price = self.price[name]
             d = decisions[buyer_name]
             self.finished[name] -= units
             shipped_total += units
             self.shipped_this_week[(buyer.region, name)] += units
             value = units * price
-            m.record_shipment_controls(d, buyer_name, units, value)
+            m.controls.record_shipment(d, buyer_name, units, value)
             net = value * (1 - d.levy_share)
             self.revenue_this_week += net
             self.revenue_by_region[buyer.region] += net
             if buyer.country == "CN":
                 to_cn += units
                 variant_to_cn += units if p.variant_of else 0
-            m.dispatch(
+            m.orders.dispatch(
                 Shipment(
                     vendor=self.name,
                     buyer=buyer_name,
@@ -198,7 +198,9 @@ def _clear_buyers(self: GPUVendor, p: Product, orders: list[Order]) -> dict[str,
     decisions: dict[str, Any] = {}
     for o in orders:
         if o.buyer not in decisions:
-            decisions[o.buyer] = m.clearance(item, self.country, m.agent_by_name[o.buyer])
+            decisions[o.buyer] = m.controls.clearance(
+                item, self.country, m.cast.customer[o.buyer].country, o.buyer
+            )
     for buyer, d in decisions.items():
         if d.verdict != "deny":
             continue
@@ -207,7 +209,7 @@ def _clear_buyers(self: GPUVendor, p: Product, orders: list[Order]) -> dict[str,
             if o.buyer == buyer:
                 units += self.cancel(o, o.outstanding)
         if units:
-            m.denied_this_week[d.rule] += units
+            m.controls.record_denial(d.rule, units)
             self.log(
                 "denial",
                 buyer,

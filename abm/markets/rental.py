@@ -1,0 +1,198 @@
+"""The regional compute markets: GPU rental and API inference.
+
+Clouds rent compute to labs and enterprises; labs sell API inference to
+enterprises. Each region's rental market clears once a week through the pure
+:func:`~abm.markets.clearing.clear_rental_market`: every active cloud of the
+region offers its rentable compute, every renting lab and every enterprise
+segment bids its need at a reference price with an elasticity. The market
+object keeps the regional prices (smoothed), wanted compute, shortage and
+utilisation, books each cloud's rentals, and hands each renter what it was
+served. Enterprises buy the rest of their compute as API service from the
+region's labs in fixed shares; they are served the share of inference each
+lab could serve.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from abm.markets.clearing import RentalClearing, clear_rental_market
+from abm.scenario.schema import REGIONS, RentalParams
+
+if TYPE_CHECKING:
+    from abm.agents.cloud import CloudProvider
+    from abm.agents.enterprise import EnterpriseDemand
+    from abm.agents.lab import AILab
+
+
+class ComputeMarket:
+    """The rental and API markets of every region, with their prices and service.
+
+    Args:
+        params: The scenario's rental parameters (floor, ceiling, smoothing, ...).
+        labs: Every lab, in world order.
+        enterprises: Every enterprise segment, in world order.
+        clouds: Every cloud provider, in world order.
+
+    Attributes:
+        price: Rental price per region, USD per H100e-hour (smoothed week to week).
+        wanted: Rental compute wanted per region this week, H100e.
+        shortage: Share of the wanted rental compute not served, per region.
+        utilisation: Share of the rentable compute rented, per region.
+        region_shortage: Unmet over wanted compute of a region's labs and
+            enterprises (rental, API and own fleets together).
+        api_shares: Per region, each API lab's share of the region's enterprise
+            API demand (shares sum to 1 where a region has API labs).
+    """
+
+    def __init__(
+        self,
+        params: RentalParams,
+        labs: list[AILab],
+        enterprises: list[EnterpriseDemand],
+        clouds: list[CloudProvider],
+    ) -> None:
+        self.params = params
+        self.labs = labs
+        self.enterprises = enterprises
+        self.clouds = clouds
+        # agents never change region: the regional markets' members, in world order
+        self.labs_in = {r: [x for x in labs if x.region == r] for r in REGIONS}
+        self.enterprises_in = {r: [e for e in enterprises if e.region == r] for r in REGIONS}
+        self.clouds_in = {r: [c for c in clouds if c.region == r] for r in REGIONS}
+        self.price = dict.fromkeys(REGIONS, params.lab_reference_usd_per_h100e_hour)
+        self.wanted = dict.fromkeys(REGIONS, 0.0)
+        self.shortage = dict.fromkeys(REGIONS, 0.0)
+        self.utilisation = dict.fromkeys(REGIONS, 0.0)
+        self.region_shortage = dict.fromkeys(REGIONS, 0.0)
+        self.api_shares = _api_shares(labs)
+        by_name = {x.name: x for x in labs}
+        self._api_labs = {
+            r: [(by_name[n], share) for n, share in self.api_shares[r].items()] for r in REGIONS
+        }
+
+    # ----------------------------------------------------------- demand
+
+    def api_demand(self) -> dict[str, float]:
+        """Each lab's API demand from the enterprises of its region, H100e."""
+        api: dict[str, float] = defaultdict(float)
+        for e in self.enterprises:
+            for lab_name, share in self.api_shares[e.region].items():
+                api[lab_name] += e.api_need_h100e * share
+        return api
+
+    def start_in_balance(self) -> None:
+        """Week 0: renting labs rent what their own fleets lack (rentals start in balance)."""
+        for lab in self.labs:
+            if lab.spec.rents:
+                lab.rented = lab.rental_need = max(0.0, lab.need - lab.installed_h100e())
+
+    def opening_prices(self) -> None:
+        """Set each region's price to where this week's demand meets supply (unsmoothed)."""
+        for r in REGIONS:
+            labs, ents, need, ref, eps = self._participants(r)
+            supply = sum(c.rentable_h100e() for c in self.clouds_in[r])
+            self.wanted[r] = float(need.sum())
+            if labs or ents:
+                self.price[r] = self._clear(supply, need, ref, eps).price
+
+    # ---------------------------------------------------------- clearing
+
+    def _participants(
+        self, region: str
+    ) -> tuple[list[AILab], list[EnterpriseDemand], np.ndarray, np.ndarray, np.ndarray]:
+        """A region's renters (renting labs, then enterprises) and their need, price, elasticity."""
+        rp = self.params
+        labs = [x for x in self.labs_in[region] if x.active and x.spec.rents]
+        ents = self.enterprises_in[region]
+        need = np.array([x.rental_need for x in labs] + [e.direct_need_h100e for e in ents])
+        ref = np.array(
+            [rp.lab_reference_usd_per_h100e_hour] * len(labs)
+            + [rp.enterprise_reference_usd_per_h100e_hour] * len(ents)
+        )
+        eps = np.array([rp.lab_elasticity] * len(labs) + [e.spec.elasticity for e in ents])
+        return labs, ents, need, ref, eps
+
+    def _clear(
+        self, supply: float, need: np.ndarray, ref: np.ndarray, eps: np.ndarray
+    ) -> RentalClearing:
+        """One rental-market clearing with the scenario's floor, ceiling and idle pricing."""
+        rp = self.params
+        return clear_rental_market(
+            supply,
+            need,
+            ref,
+            eps,
+            rp.floor_usd_per_h100e_hour,
+            rp.ceiling_usd_per_h100e_hour,
+            idle_exponent=rp.idle_price_exponent,
+        )
+
+    def clear(self) -> None:
+        """Clear every region's markets, serve the renters, then each region's shortage."""
+        for r in REGIONS:
+            self._clear_region(r)
+        self._region_shortages()
+
+    def _clear_region(self, region: str) -> None:
+        labs, ents, need, ref, eps = self._participants(region)
+        clouds = [c for c in self.clouds_in[region] if c.active]
+        supply = sum(c.rentable_h100e() for c in clouds)
+        if not labs and not ents:
+            self.wanted[region] = 0.0
+            self.shortage[region] = 0.0
+            return
+        res = self._clear(supply, need, ref, eps)
+        prev = self.price[region]
+        self.price[region] = prev + self.params.price_smoothing * (res.price - prev)
+        self.wanted[region] = float(need.sum())
+        self.shortage[region] = float(1 - res.served.sum() / need.sum()) if need.sum() > 0 else 0.0
+        self.utilisation[region] = res.utilisation
+        price = self.price[region]
+        for c in clouds:
+            c.book_rentals(res.utilisation, price)
+        fleet = sum(c.installed_h100e() for c in clouds)
+        train_eff = (
+            sum(c.installed_h100e() * c.training_efficiency() for c in clouds) / fleet
+            if fleet > 0
+            else 1.0
+        )
+        served = res.served.tolist()
+        for lab, got in zip(labs, served[: len(labs)], strict=True):
+            lab.serve(float(got), price, rented_training_eff=train_eff)
+        for e, got in zip(ents, served[len(labs) :], strict=True):
+            e.receive_direct(float(got))
+        for lab in self.labs_in[region]:  # labs that do not rent serve from their own fleet
+            if lab.active and not lab.spec.rents:
+                lab.serve(0.0, price)
+        api_labs = [(share, lab.inference_served_share) for lab, share in self._api_labs[region]]
+        for e in self.enterprises_in[region]:
+            need_e = e.api_need_h100e
+            e.receive_api(sum([need_e * share * served for share, served in api_labs]))
+
+    def _region_shortages(self) -> None:
+        for r in REGIONS:
+            need = unmet = 0.0
+            for lab in self.labs_in[r]:
+                if lab.active:
+                    need += lab.need
+                    unmet += lab.shortage * lab.need
+            for e in self.enterprises_in[r]:
+                need += e.need_h100e
+                unmet += e.shortage_ratio * e.need_h100e
+            self.region_shortage[r] = unmet / need if need > 0 else 0.0
+
+
+def _api_shares(labs: list[AILab]) -> dict[str, dict[str, float]]:
+    """Per region, each API lab's normalised share of the region's API demand."""
+    shares: dict[str, dict[str, float]] = {r: {} for r in REGIONS}
+    for lab in labs:
+        if lab.spec.api_share > 0:
+            shares[lab.region][lab.name] = lab.spec.api_share
+    for r, d in shares.items():
+        total = sum(d.values())
+        shares[r] = {k: v / total for k, v in d.items()} if total > 0 else {}
+    return shares
