@@ -32,14 +32,14 @@ from abm.agents.packager import Packager
 from abm.agents.vendor import GPUVendor
 from abm.controls.rules import HBM_ITEM, ControlRule, Decision, Item, check_shipment, item_of
 from abm.engine.events import EventLog
-from abm.engine.metrics import REGIONS, MetricLog
+from abm.engine.metrics import MetricLog
 from abm.engine.products import Product
 from abm.engine.records import Order, Shipment
 from abm.engine.shocks import REGISTRY as SHOCKS
 from abm.engine.statelog import AgentStateLog
 from abm.engine.synthetic import expand_synthetic
 from abm.markets.clearing import clear_rental_market
-from abm.scenario.schema import Scenario, load_scenario
+from abm.scenario import REGIONS, Scenario, load_scenario
 
 log = logging.getLogger(__name__)
 
