@@ -7,7 +7,7 @@ Build and run the default world in two lines::
 """
 
 from abm.engine.model import SupplyChainModel
-from abm.scenario.schema import Scenario, ScenarioError, load_scenario
+from abm.scenario import Scenario, ScenarioError, load_scenario
 
 __all__ = ["Scenario", "ScenarioError", "SupplyChainModel", "load_scenario"]
 __version__ = "0.1.0"

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from abm.engine.metrics import METRICS, catalogue_markdown
-from abm.scenario.schema import ScenarioError, library_names, load_scenario, resolve_path
+from abm.scenario import ScenarioError, library_names, load_scenario, resolve_path
 
 app = typer.Typer(
     help="Agent-based model of the AI-compute supply chain under export controls.",

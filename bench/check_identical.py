@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from abm.engine.model import SupplyChainModel
 from abm.runs.outputs import write_run
-from abm.scenario.schema import library_names
+from abm.scenario import library_names
 
 TABLES = ("metrics.parquet", "events.parquet", "agents.parquet")
 

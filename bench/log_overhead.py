@@ -16,7 +16,7 @@ from pathlib import Path
 
 from abm.engine.model import SupplyChainModel
 from abm.runs.outputs import write_run
-from abm.scenario.schema import load_scenario
+from abm.scenario import load_scenario
 
 
 def measure(log_events: bool, runs: int) -> tuple[float, float, int]:

@@ -155,7 +155,7 @@ def stage_times(model: Any) -> dict[str, float]:
 def synthetic_spec(agents: int, weeks: int | None = None, seed: int = 0) -> Any:
     """The baseline with a synthetic world of about ``agents`` agents (abm.engine.synthetic)."""
     from abm.engine.synthetic import synthetic_counts
-    from abm.scenario.schema import load_scenario
+    from abm.scenario import load_scenario
 
     spec = load_scenario("baseline")
     world = spec.world.model_copy(update={"synthetic": synthetic_counts(agents, seed)})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from abm.engine.model import SupplyChainModel
-from abm.scenario.schema import library_names
+from abm.scenario import library_names
 
 
 def row(name: str, seed: int) -> list[str]:

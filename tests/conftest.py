@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from abm.scenario.schema import Scenario, load_scenario
+from abm.scenario import Scenario, load_scenario
 
 
 @pytest.fixture(scope="session")

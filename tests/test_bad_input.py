@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from abm.cli import app
-from abm.scenario.schema import ScenarioError, load_scenario
+from abm.scenario import ScenarioError, load_scenario
 
 FIX = Path(__file__).parent / "fixtures"
 runner = CliRunner()

@@ -19,7 +19,8 @@ import pytest
 from typer.testing import CliRunner
 
 from abm.cli import app
-from abm.runs.batch import BatchError, BatchSpec, overrides_from, run_batch
+from abm.runs.batch import BatchError, BatchSpec, run_batch
+from abm.scenario import overrides_from
 
 SPEC = BatchSpec(scenarios=["baseline", "no_controls"], seeds=2, weeks=40)
 runner = CliRunner()

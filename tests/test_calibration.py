@@ -11,17 +11,17 @@ from typer.testing import CliRunner
 from abm.analysis.calibration import calibrate, load_search, score_points
 from abm.analysis.targets import load_targets
 from abm.cli import app
-from abm.scenario.schema import SCENARIO_DIR, ScenarioError, load_scenario
+from abm.scenario import SCENARIO_DIR, ScenarioError, load_scenario
 
 runner = CliRunner()
 
 
 def _at(data, path: str):
     """The value at a calibration key path (``a.b[Name].c``) of a scenario dump."""
-    from abm.runs.batch import _split
+    from abm.scenario import split_key_path
 
     node = data
-    for part in _split(path):
+    for part in split_key_path(path):
         if part.endswith("]"):
             key, name = part[:-1].split("[", 1)
             node = next(x for x in node[key] if x.get("name", x.get("id")) == name)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from abm.engine.model import SupplyChainModel
-from abm.scenario.schema import load_scenario
+from abm.scenario import load_scenario
 from tests.conftest import variant
 
 

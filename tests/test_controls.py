@@ -13,7 +13,7 @@ from abm.controls.rules import (
     design_variant,
 )
 from abm.engine.products import Product
-from abm.scenario.schema import ItemClause, RuleSpec
+from abm.scenario import ItemClause, RuleSpec
 
 D = date(2024, 6, 3)
 

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 import pytest
 
 from abm.engine.model import SupplyChainModel
-from abm.scenario.schema import load_scenario
+from abm.scenario import load_scenario
 from tests.conftest import variant
 
 BASE = load_scenario("baseline")

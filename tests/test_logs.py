@@ -12,7 +12,7 @@ from abm.analysis.logs import QueryRefused, ResultsError, connect, query, summar
 from abm.cli import app
 from abm.engine.model import SupplyChainModel
 from abm.runs.outputs import prepare_out_dir, write_run
-from abm.scenario.schema import load_scenario
+from abm.scenario import load_scenario
 from tests.conftest import variant
 
 runner = CliRunner()

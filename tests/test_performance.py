@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from abm.agents.vendor import GPUVendor
 from abm.engine.model import SupplyChainModel
 from abm.markets.clearing import allocate_priority, allocate_pro_rata
-from abm.scenario.schema import load_scenario
+from abm.scenario import load_scenario
 from tests.reference import vendor_allocation as ref
 
 

@@ -12,7 +12,7 @@ from abm.analysis.logs import ResultsError, connect
 from abm.analysis.report import SECTIONS, rationing_episodes, write_report
 from abm.engine.model import SupplyChainModel
 from abm.runs.outputs import prepare_out_dir, write_run
-from abm.scenario.schema import load_scenario
+from abm.scenario import load_scenario
 
 SECTION_IDS = [sid for sid, _ in SECTIONS]
 PNG = "data:image/png;base64,"

@@ -10,7 +10,7 @@ from abm.cli import app
 from abm.engine.model import SupplyChainModel
 from abm.engine.synthetic import expand_synthetic, synthetic_counts
 from abm.runs.outputs import agents_table, events_table, metrics_table
-from abm.scenario.schema import load_scenario
+from abm.scenario import load_scenario
 from bench.suite import synthetic_spec
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from abm.analysis.targets import Target, TargetSet, evaluate_run, load_targets, loss, statistic
-from abm.scenario.schema import ScenarioError
+from abm.scenario import ScenarioError
 
 START = date(2022, 1, 3)
 WEEKS = 261

@@ -1,6 +1,6 @@
 import pytest
 
-from abm.scenario.schema import load_scenario
+from abm.scenario import load_scenario
 from viz.levers import LEVERS, describe_levers, headline_tpp, lever_defaults, lever_overrides
 
 

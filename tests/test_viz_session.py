@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from abm.scenario.schema import ScenarioError
+from abm.scenario import ScenarioError
 from viz.session import RunConfig, Session, baseline_series, scenario_defaults
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import solara
 import solara.lab
 
-from abm.scenario.schema import ScenarioError, library_names
+from abm.scenario import ScenarioError, library_names
 from viz.levers import LEVERS
 from viz.session import DEFAULT_SCENARIO, DEFAULT_SEED, RunConfig, Session, scenario_defaults
 from viz.wording import SEVERITY

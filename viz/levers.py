@@ -2,7 +2,7 @@
 
 A lever's default is read from the scenario being run, so a lever left alone
 changes nothing; moved, it becomes a nested override merged over the
-scenario file by :func:`abm.scenario.schema.load_scenario` (the same merge as
+scenario file by :func:`abm.scenario.load_scenario` (the same merge as
 ``abm batch --sweep``). A lever whose target the scenario lacks (e.g. no
 CoWoS packager in a custom world) is reported as unavailable.
 """
@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from abm.scenario.schema import Scenario
+from abm.scenario import Scenario
 
 
 @dataclass(frozen=True)

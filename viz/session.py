@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from abm.engine.model import SupplyChainModel
-from abm.scenario.schema import Scenario, load_scenario
+from abm.scenario import Scenario, load_scenario
 from viz.levers import LEVERS, describe_levers, lever_defaults, lever_overrides
 from viz.recorder import Recorder
 from viz.svg import NetworkView, chart_svg
@@ -86,7 +86,7 @@ class Session:
         config: What to build.
 
     Raises:
-        abm.scenario.schema.ScenarioError: When the scenario or a lever value is refused.
+        abm.scenario.ScenarioError: When the scenario or a lever value is refused.
     """
 
     def __init__(self, config: RunConfig | None = None) -> None:

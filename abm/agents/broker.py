@@ -16,7 +16,7 @@ from typing import Any
 from abm.agents.base import Firm
 from abm.controls.rules import item_of
 from abm.engine.records import Shipment
-from abm.scenario.schema import BrokerSpec
+from abm.scenario import BrokerSpec
 
 STOCK_WEEKS = 4
 """Weeks of diversion a broker keeps in stock or on order."""

@@ -18,7 +18,7 @@ from typing import Any
 from abm.agents.base import Firm
 from abm.agents.ordering import HoltForecast
 from abm.engine.records import Order, Shipment
-from abm.scenario.schema import BuyerSpec
+from abm.scenario import BuyerSpec
 
 
 class Buyer(Firm):

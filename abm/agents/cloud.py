@@ -6,7 +6,7 @@ from typing import Any
 
 from abm.agents.buyer import Buyer
 from abm.engine.products import HOURS_PER_WEEK
-from abm.scenario.schema import CloudSpec
+from abm.scenario import CloudSpec
 
 
 class CloudProvider(Buyer):

@@ -15,7 +15,7 @@ from typing import Any
 
 from abm.agents.base import Firm
 from abm.agents.ordering import interpolate_log, scale_path
-from abm.scenario.schema import EnterpriseSpec
+from abm.scenario import EnterpriseSpec
 
 NOISE_BLOCK = 64
 """Demand-noise draws fetched at a time (the stream gives the same numbers either way)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from abm.agents.supplier import CapacityLine, Supplier
-from abm.scenario.schema import FoundrySpec
+from abm.scenario import FoundrySpec
 
 
 class Foundry(Supplier):

@@ -22,7 +22,7 @@ from typing import Any
 
 from abm.agents.base import Firm
 from abm.controls.rules import ControlRule, Decision
-from abm.scenario.schema import GovernmentSpec, ItemClause, LicencePolicy, RuleSpec
+from abm.scenario import GovernmentSpec, ItemClause, LicencePolicy, RuleSpec
 
 
 @dataclass

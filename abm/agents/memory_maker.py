@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from abm.agents.supplier import CapacityLine, Supplier
-from abm.scenario.schema import MemoryMakerSpec
+from abm.scenario import MemoryMakerSpec
 
 HBM = "HBM"
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 from abm.agents.supplier import CapacityLine, Supplier
-from abm.scenario.schema import PackagerSpec
+from abm.scenario import PackagerSpec
 
 
 class Packager(Supplier):

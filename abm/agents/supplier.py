@@ -13,7 +13,7 @@ from collections import defaultdict, deque
 from typing import Any
 
 from abm.agents.base import Firm
-from abm.scenario.schema import CapacityGrowth
+from abm.scenario import CapacityGrowth
 
 
 class CapacityLine:

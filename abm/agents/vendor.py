@@ -30,7 +30,7 @@ from abm.controls.variants import design_variants
 from abm.engine.products import Product
 from abm.engine.records import Order, Shipment
 from abm.markets.clearing import allocate
-from abm.scenario.schema import VendorSpec
+from abm.scenario import VendorSpec
 
 SMOOTHING = 0.25
 """Weight of the current week in a vendor's averages of orders and shipments."""

@@ -31,7 +31,7 @@ from abm.analysis.targets import TargetSet, load_targets, loss
 from abm.analysis.validation import evaluate_batch
 from abm.runs.batch import BatchSpec, SampleSpec, run_batch
 from abm.runs.outputs import atomic_write_bytes, git_commit
-from abm.scenario.schema import SCENARIO_DIR, ScenarioError, first_error, load_references, read_yaml
+from abm.scenario import SCENARIO_DIR, ScenarioError, first_error, load_references, read_yaml
 
 Progress = Callable[[int, int, int], None]
 

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from abm.scenario.schema import SCENARIO_DIR, ScenarioError, first_error, load_references, read_yaml
+from abm.scenario import SCENARIO_DIR, ScenarioError, first_error, load_references, read_yaml
 
 TARGETS_FILE = SCENARIO_DIR / "targets.yaml"
 

@@ -23,7 +23,7 @@ from datetime import date
 from typing import Literal
 
 from abm.engine.products import Product
-from abm.scenario.schema import ItemClause, RuleSpec, Threshold
+from abm.scenario import ItemClause, RuleSpec, Threshold
 
 Verdict = Literal["allow", "licence_pending", "deny"]
 RANK = {"allow": 0, "licence_pending": 1, "deny": 2}

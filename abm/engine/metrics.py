@@ -14,6 +14,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from abm.scenario import REGIONS
+
 Rows = Iterable[tuple[str, float]]
 
 
@@ -47,9 +49,6 @@ def metric(name: str, unit: str, scope: str, description: str):
         return fn
 
     return deco
-
-
-REGIONS = ("US", "CN", "ROW")
 
 
 def _sum_by_region(agents: Iterable[Any], attr: str) -> Rows:

@@ -37,7 +37,7 @@ from abm.engine.statelog import AgentStateLog
 from abm.engine.synthetic import expand_synthetic
 from abm.engine.world import build_cast, build_graph
 from abm.markets.rental import ComputeMarket
-from abm.scenario.schema import REGIONS, Scenario, load_scenario
+from abm.scenario import REGIONS, Scenario, load_scenario
 
 
 class SupplyChainModel(Model):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from abm.scenario.schema import CapacityShock, ConsumerSurge, EnterpriseShock
+from abm.scenario import CapacityShock, ConsumerSurge, EnterpriseShock
 
 ShockHook = Callable[[Any, Any, int], None]
 REGISTRY: dict[str, ShockHook] = {}

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from abm.scenario.schema import Scenario, SyntheticWorld
+from abm.scenario import Scenario, SyntheticWorld
 
 __all__ = ["expand_synthetic", "synthetic_counts"]
 

@@ -28,7 +28,7 @@ from abm.agents.packager import Packager
 from abm.agents.supplier import Supplier
 from abm.agents.vendor import GPUVendor
 from abm.engine.products import Product
-from abm.scenario.schema import REGIONS
+from abm.scenario import REGIONS
 
 if TYPE_CHECKING:
     from abm.engine.model import SupplyChainModel

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from abm.markets.clearing import RentalClearing, clear_rental_market
-from abm.scenario.schema import REGIONS, RentalParams
+from abm.scenario import REGIONS, RentalParams
 
 if TYPE_CHECKING:
     from abm.agents.cloud import CloudProvider

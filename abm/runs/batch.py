@@ -36,6 +36,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from abm.runs.outputs import atomic_write, git_commit, package_versions
+from abm.scenario import first_error, overrides_from
 
 RUNS_DIR = "runs"
 
@@ -172,49 +173,6 @@ class RunTask:
     seed: int
     weeks: int | None
     params: dict[str, Any] = field(default_factory=dict)
-
-
-def overrides_from(params: dict[str, Any]) -> dict[str, Any]:
-    """Nested scenario overrides from ``key.path`` parameters.
-
-    A segment ``name[Item]`` addresses the item called ``Item`` of a list of
-    named items, e.g. ``world.packagers[TSMC CoWoS].capacity_wafers_per_week``.
-    """
-    out: dict[str, Any] = {}
-    for path, value in params.items():
-        node: dict[str, Any] = out
-        parts = _split(path)
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if "[" in part and part.endswith("]"):
-                key, item = part[:-1].split("[", 1)
-                items = node.setdefault(key, [])
-                entry = next((e for e in items if e.get("name", e.get("id")) == item), None)
-                if entry is None:
-                    entry = {"id": item} if item.startswith(("US-", "CN-")) else {"name": item}
-                    items.append(entry)
-                if last:
-                    raise BatchError(f"{path}: a parameter must end at a field, not a list item")
-                node = entry
-            elif last:
-                node[part] = value
-            else:
-                node = node.setdefault(part, {})
-    return out
-
-
-def _split(path: str) -> list[str]:
-    parts, buf, depth = [], "", 0
-    for ch in path:
-        if ch == "." and depth == 0:
-            parts.append(buf)
-            buf = ""
-            continue
-        depth += ch == "["
-        depth -= ch == "]"
-        buf += ch
-    parts.append(buf)
-    return parts
 
 
 # -------------------------------------------------------------------- running
@@ -460,8 +418,6 @@ def load_spec(path: str | Path) -> BatchSpec:
     try:
         return BatchSpec.model_validate(data)
     except ValidationError as exc:
-        from abm.scenario.schema import first_error
-
         raise BatchError(first_error(path, exc)) from None
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from mesa import DataCollector
 
 from abm.engine.model import SupplyChainModel
-from abm.scenario.schema import load_scenario
+from abm.scenario import load_scenario
 
 
 class BatchRunModel(SupplyChainModel):

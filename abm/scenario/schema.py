@@ -1,38 +1,36 @@
-"""Scenario files: the pydantic schema, loading, ``extends`` and clear errors.
+"""The scenario schema: the pydantic models of a scenario file, and nothing else.
 
 A scenario is a YAML file in ``scenarios/`` (or any path). It names the
 world (products and agents), the parameters, the shocks and the horizon.
 Every empirical figure in a library scenario cites an entry of
 ``scenarios/references.yaml`` through the ``sources`` map of the object that
-holds it (field name -> reference id); unknown reference ids are refused.
+holds it (field name -> reference id).
 
-Errors are raised as :class:`ScenarioError`, whose message names the file,
-the field path and what was expected, on one line.
+The lists other modules iterate are derived from the declarations here:
+:data:`REGIONS` from the ``Region`` literal, :data:`SHOCK_KINDS` (and
+:data:`SHOCK_MODELS`) from the ``Shock`` union. Checks across objects live in
+:mod:`abm.scenario.checks`, reading files in :mod:`abm.scenario.loader`, and the
+one-line messages in :mod:`abm.scenario.errors`.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from datetime import date
-from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Literal, get_args
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
-REFERENCES_FILE = "references.yaml"
+from abm.scenario.errors import ScenarioCheckError
 
 Region = Literal["US", "CN", "ROW"]
+REGIONS: tuple[str, ...] = get_args(Region)
+"""The regions of the world, in the order every per-region table uses."""
+
 NonNeg = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 PositiveInt = Annotated[int, Field(gt=0)]
-
-
-class ScenarioError(ValueError):
-    """A scenario file that cannot be used; the message is one line for the user."""
 
 
 class Strict(BaseModel):
@@ -85,14 +83,16 @@ class ProductSpec(Sourced):
     @model_validator(mode="after")
     def _dates(self) -> ProductSpec:
         if self.end_of_sale is not None and self.end_of_sale < self.launch:
-            raise ValueError(f"end_of_sale: {self.end_of_sale} is before launch {self.launch}")
+            raise ScenarioCheckError(
+                ("end_of_sale",), f"{self.end_of_sale} is before launch {self.launch}"
+            )
         return self
 
 
 # -------------------------------------------------------------- suppliers
 
 
-class Firm(Sourced):
+class FirmSpec(Sourced):
     """Fields every firm has: a unique name, a jurisdiction and a region."""
 
     name: str
@@ -116,7 +116,7 @@ class NodeSpec(Sourced):
     yield_fraction: Annotated[float, Field(gt=0, le=1)]
 
 
-class FoundrySpec(Firm):
+class FoundrySpec(FirmSpec):
     """A foundry (TSMC, SMIC...)."""
 
     nodes: list[NodeSpec] = Field(min_length=1)
@@ -124,7 +124,7 @@ class FoundrySpec(Firm):
     cycle_weeks: PositiveInt = 12
 
 
-class PackagerSpec(Firm):
+class PackagerSpec(FirmSpec):
     """An advanced-packaging line (CoWoS-class)."""
 
     capacity_wafers_per_week: NonNeg
@@ -133,7 +133,7 @@ class PackagerSpec(Firm):
     cycle_weeks: PositiveInt = 4
 
 
-class MemoryMakerSpec(Firm):
+class MemoryMakerSpec(FirmSpec):
     """An HBM maker."""
 
     capacity_stacks_per_week: NonNeg
@@ -142,7 +142,7 @@ class MemoryMakerSpec(Firm):
     cycle_weeks: PositiveInt = 4
 
 
-class VendorSpec(Firm):
+class VendorSpec(FirmSpec):
     """A GPU vendor; its products are the catalogue entries naming it."""
 
     hbm_suppliers: dict[str, Fraction] = Field(min_length=1)
@@ -179,7 +179,7 @@ class FleetCohort(Sourced):
         return self
 
 
-class BuyerSpec(Firm):
+class BuyerSpec(FirmSpec):
     """Fields shared by everything that buys and installs GPUs."""
 
     initial_fleet: list[FleetCohort] = Field(default_factory=list)
@@ -323,9 +323,13 @@ class RuleSpec(Strict):
     @model_validator(mode="after")
     def _dates(self) -> RuleSpec:
         if self.effective < self.announced:
-            raise ValueError(f"effective: {self.effective} is before announced {self.announced}")
+            raise ScenarioCheckError(
+                ("effective",), f"{self.effective} is before announced {self.announced}"
+            )
         if self.ends is not None and self.ends <= self.effective:
-            raise ValueError(f"ends: {self.ends} is not after effective {self.effective}")
+            raise ScenarioCheckError(
+                ("ends",), f"{self.ends} is not after effective {self.effective}"
+            )
         return self
 
 
@@ -375,7 +379,7 @@ class GovernmentSpec(Sourced):
     reactions: Reactions = Reactions()
 
 
-class BrokerSpec(Firm):
+class BrokerSpec(FirmSpec):
     """A third-country intermediary that diverts controlled chips to blocked buyers."""
 
     vendor_shares: dict[str, Fraction] = Field(min_length=1)
@@ -575,6 +579,14 @@ class EnterpriseShock(ShockBase):
 
 
 Shock = Annotated[ConsumerSurge | CapacityShock | EnterpriseShock, Field(discriminator="kind")]
+"""A shock, told apart by its ``kind``: add a kind by adding its model to this union."""
+
+SHOCK_MODELS: dict[str, type[ShockBase]] = {
+    get_args(m.model_fields["kind"].annotation)[0]: m for m in get_args(get_args(Shock)[0])
+}
+"""The model of each shock kind, derived from :data:`Shock`."""
+SHOCK_KINDS: tuple[str, ...] = tuple(SHOCK_MODELS)
+"""The ``kind`` names of shocks (the engine registers one hook per kind)."""
 
 
 class Scenario(Strict):
@@ -597,7 +609,9 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
-        _check_world(self)
+        from abm.scenario.checks import check_scenario  # the checks import this module
+
+        check_scenario(self)
         return self
 
     @property
@@ -611,486 +625,3 @@ class Scenario(Strict):
         """SHA-256 of the validated scenario content (stable across key order)."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
-
-
-def _check_world(sc: Scenario) -> None:
-    w = sc.world
-    names: dict[str, str] = {}
-    groups = {
-        "foundries": w.foundries,
-        "packagers": w.packagers,
-        "memory_makers": w.memory_makers,
-        "vendors": w.vendors,
-        "clouds": w.clouds,
-        "labs": w.labs,
-        "enterprises": w.enterprises,
-        "governments": w.governments,
-        "brokers": w.brokers,
-    }
-    for group, items in groups.items():
-        for i, item in enumerate(items):
-            if item.name in names:
-                raise ValueError(
-                    f"world.{group}[{i}].name: duplicate agent name {item.name!r} "
-                    f"(already used in world.{names[item.name]})"
-                )
-            names[item.name] = f"{group}[{i}]"
-    product_names: set[str] = set()
-    vendors = {v.name for v in w.vendors}
-    foundry_nodes = {(f.name, n.node) for f in w.foundries for n in f.nodes}
-    packagers = {p.name for p in w.packagers}
-    memory = {m.name for m in w.memory_makers}
-    for i, p in enumerate(w.products):
-        where = f"world.products[{i}]"
-        if p.name in product_names:
-            raise ValueError(f"{where}.name: duplicate product {p.name!r}")
-        product_names.add(p.name)
-        if p.vendor not in vendors:
-            raise ValueError(f"{where}.vendor: {p.vendor!r} is not a vendor in world.vendors")
-        if (p.foundry, p.node) not in foundry_nodes:
-            raise ValueError(
-                f"{where}.foundry: no foundry {p.foundry!r} with node {p.node!r} in world.foundries"
-            )
-        if p.packager not in packagers:
-            raise ValueError(f"{where}.packager: {p.packager!r} is not in world.packagers")
-    for i, v in enumerate(w.vendors):
-        for prod in v.initial_weekly_units:
-            if prod not in product_names:
-                raise ValueError(
-                    f"world.vendors[{i}].initial_weekly_units: unknown product {prod!r}"
-                )
-        if abs(sum(v.hbm_suppliers.values()) - 1) > 1e-6:
-            total = sum(v.hbm_suppliers.values())
-            raise ValueError(
-                f"world.vendors[{i}].hbm_suppliers: shares must sum to 1, got {total:.6g}"
-            )
-        for m in v.hbm_suppliers:
-            if m not in memory:
-                raise ValueError(
-                    f"world.vendors[{i}].hbm_suppliers: {m!r} is not in world.memory_makers"
-                )
-    for group in ("clouds", "labs"):
-        for i, b in enumerate(getattr(w, group)):
-            for v in b.vendor_shares:
-                if v not in vendors:
-                    raise ValueError(
-                        f"world.{group}[{i}].vendor_shares: {v!r} is not in world.vendors"
-                    )
-            if b.vendor_shares and abs(sum(b.vendor_shares.values()) - 1) > 1e-6:
-                total = sum(b.vendor_shares.values())
-                raise ValueError(
-                    f"world.{group}[{i}].vendor_shares: shares must sum to 1, got {total:.6g}"
-                )
-            for j, c in enumerate(b.initial_fleet):
-                if c.product not in product_names:
-                    raise ValueError(
-                        f"world.{group}[{i}].initial_fleet[{j}].product: unknown product "
-                        f"{c.product!r}"
-                    )
-    for region in ("US", "CN", "ROW"):
-        shares = [c.market_share for c in w.clouds if c.region == region]
-        if shares and sum(shares) > 1 + 1e-6:
-            raise ValueError(f"world.clouds: market_share of region {region} sums above 1")
-    _check_policies(sc, names, product_names)
-    for i, s in enumerate(sc.shocks):
-        ok = s.target in names or (s.kind == "enterprise_demand_shock" and s.target in REGIONS)
-        if not ok:
-            raise ValueError(f"shocks[{i}].target: {s.target!r} is not an agent of the world")
-
-
-REGIONS = ("US", "CN", "ROW")
-
-
-def _check_policies(sc: Scenario, names: dict[str, str], product_names: set[str]) -> None:
-    w = sc.world
-    governments = {g.name for g in w.governments}
-    buyers = {b.name for b in (*w.clouds, *w.labs, *w.brokers)}
-    vendors = {v.name for v in w.vendors}
-    for g, members in sc.country_groups.items():
-        for c in members:
-            if not (2 <= len(c) <= 3 and c.isupper()):
-                raise ValueError(f"country_groups.{g}: {c!r} is not a country code")
-
-    def places(where: str, items: list[str]) -> None:
-        for c in items:
-            if c != "*" and c not in sc.country_groups and not (2 <= len(c) <= 3 and c.isupper()):
-                raise ValueError(
-                    f"{where}: {c!r} is neither a country code, '*', nor a group in country_groups"
-                )
-
-    seen: set[str] = set()
-    for i, r in enumerate(sc.policies):
-        where = f"policies[{i}]"
-        if r.id in seen:
-            raise ValueError(f"{where}.id: duplicate rule id {r.id!r}")
-        seen.add(r.id)
-        if r.authority not in governments:
-            raise ValueError(f"{where}.authority: {r.authority!r} is not in world.governments")
-        places(f"{where}.origins", r.origins)
-        places(f"{where}.origins_exclude", r.origins_exclude)
-        places(f"{where}.destinations", r.destinations)
-        for u in r.end_users:
-            if u not in buyers:
-                raise ValueError(f"{where}.end_users: {u!r} is not a cloud, lab or broker")
-        for j, clause in enumerate(r.controlled):
-            for prod in clause.products or []:
-                if prod not in product_names:
-                    raise ValueError(f"{where}.controlled[{j}].products: unknown product {prod!r}")
-    for region, subs in sc.substitution.substitutes.items():
-        for v in subs:
-            if v not in vendors:
-                raise ValueError(f"substitution.substitutes.{region}: {v!r} is not a vendor")
-    for i, b in enumerate(w.brokers):
-        for v in b.vendor_shares:
-            if v not in vendors:
-                raise ValueError(f"world.brokers[{i}].vendor_shares: {v!r} is not in world.vendors")
-    for i, p in enumerate(w.products):
-        if p.variant_of is not None and p.variant_of not in product_names:
-            raise ValueError(f"world.products[{i}].variant_of: unknown product {p.variant_of!r}")
-    del names
-
-
-# ------------------------------------------------------------------ loading
-
-
-_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_YAML_CACHE: dict[tuple[str, int, int], Any] = {}
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    """A YAML file's content (kept per file version: batches and benchmarks re-read files).
-
-    Parsed with libyaml when available; errors are reported by the pure-Python
-    parser so messages do not depend on the installation.
-    """
-    try:
-        st = path.stat()
-        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
-    except OSError:
-        key = None
-    if key is not None and key in _YAML_CACHE:
-        return copy.deepcopy(_YAML_CACHE[key])
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        try:
-            data = yaml.load(text, Loader=_FAST_LOADER)  # noqa: S506 (a safe loader)
-        except yaml.YAMLError:
-            data = yaml.safe_load(text)  # the same error, with the usual message
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ScenarioError(f"{path}: unparseable YAML{where}: {problem}") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: expected a mapping of scenario fields at the top level")
-    if key is not None:
-        if len(_YAML_CACHE) > 64:
-            _YAML_CACHE.clear()
-        _YAML_CACHE[key] = copy.deepcopy(data)
-    return data
-
-
-def _identity(items: Any) -> str | None:
-    """The key (``id`` or ``name``) that identifies every item of a list of mappings."""
-    if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
-        return None
-    for key in ("id", "name"):
-        if all(key in i for i in items):
-            return key
-    return None
-
-
-def _merge_named(base: list[dict[str, Any]], override: list[dict[str, Any]], key: str) -> list:
-    out = [copy.deepcopy(i) for i in base]
-    index = {i[key]: n for n, i in enumerate(out)}
-    for item in override:
-        if item.get("remove") is True:
-            out = [i for i in out if i[key] != item[key]]
-            index = {i[key]: n for n, i in enumerate(out)}
-        elif item[key] in index:
-            out[index[item[key]]] = deep_merge(out[index[item[key]]], item)
-        else:
-            index[item[key]] = len(out)
-            out.append(copy.deepcopy(item))
-    return out
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``override`` into a copy of ``base``.
-
-    Mappings merge key by key. Lists of named items (every item has an
-    ``id``, or every item a ``name``, in both lists) merge item by item: an
-    override item changes the base item with the same id/name, a new one is
-    appended, and ``{id: X, remove: true}`` deletes X. Other values replace.
-    """
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        elif (ident := _identity(out.get(key))) and _identity(value) == ident:
-            out[key] = _merge_named(out[key], value, ident)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def resolve_path(name_or_path: str | Path) -> Path:
-    """Turn a library name (``baseline``) or a path into a scenario file path."""
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        return p
-    lib = SCENARIO_DIR / f"{name_or_path}.yaml"
-    if lib.exists():
-        return lib
-    known = ", ".join(library_names()) or "none"
-    raise ScenarioError(
-        f"{name_or_path}: no such scenario file or library scenario (known: {known})"
-    )
-
-
-def library_names() -> list[str]:
-    """Names of the scenarios shipped in ``scenarios/``."""
-    not_scenarios = {REFERENCES_FILE, "calibration.yaml", "targets.yaml"}
-    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml") if p.name not in not_scenarios)
-
-
-def _apply_calibration(path: Path, data: dict[str, Any]) -> dict[str, Any]:
-    """Merge the fitted values of the file named by ``calibration:`` over ``data``.
-
-    A scenario (the baseline) may name a calibration file written by ``abm
-    calibrate``; its ``fitted`` mapping (``key.path -> value``) replaces the
-    file's own values, so the record of where a value came from is that file.
-    """
-    name = data.get("calibration")
-    if name is None:
-        return data
-    if not isinstance(name, str):
-        raise ScenarioError(f"{path}: calibration: expected a file name, got {name!r}")
-    cal_path = path.parent / name
-    if not cal_path.exists():
-        raise ScenarioError(f"{path}: calibration: no such file {cal_path}")
-    fitted = read_yaml(cal_path).get("fitted") or {}
-    if not isinstance(fitted, dict):
-        raise ScenarioError(f"{cal_path}: fitted: expected a mapping of key.path: value")
-    from abm.runs.batch import BatchError, overrides_from
-
-    try:
-        return deep_merge(data, overrides_from(fitted))
-    except BatchError as exc:
-        raise ScenarioError(f"{cal_path}: fitted: {exc}") from None
-
-
-def _raw_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read a scenario file and the chain of files it extends, merged.
-
-    Messages name files as the user gave them (``path`` is not resolved;
-    resolved paths are only used to detect cycles).
-    """
-    real = path.resolve()
-    if real in seen:
-        chain = " -> ".join(p.stem for p in (*seen, real))
-        raise ScenarioError(f"{path}: extends: cycle ({chain})")
-    data = _apply_calibration(path, read_yaml(path))
-    parent = data.get("extends")
-    if parent is None:
-        return data
-    if not isinstance(parent, str):
-        raise ScenarioError(f"{path}: extends: expected a scenario name, got {parent!r}")
-    candidate = path.parent / f"{parent}.yaml"
-    parent_path = candidate if candidate.exists() else SCENARIO_DIR / f"{parent}.yaml"
-    if not parent_path.exists():
-        raise ScenarioError(
-            f"{path}: extends: no scenario named {parent!r} (looked in {path.parent or '.'}/ "
-            "and the scenario library)"
-        )
-    base = _raw_with_extends(parent_path, (*seen, real))
-    merged = deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
-    merged["extends"] = parent
-    return merged
-
-
-SHOCK_KINDS = ("consumer_surge", "capacity_shock", "enterprise_demand_shock")
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in SHOCK_KINDS:
-            continue  # discriminator tags pydantic inserts in the path
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model class holding the last key of ``loc`` (for unknown keys)."""
-    current: Any = Scenario
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        if isinstance(part, str) and part in SHOCK_KINDS:
-            current = {
-                "consumer_surge": ConsumerSurge,
-                "capacity_shock": CapacityShock,
-                "enterprise_demand_shock": EnterpriseShock,
-            }[part]
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return None
-        field = current.model_fields.get(part)
-        if field is None:
-            return None
-        current = _unwrap(field.annotation)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _unwrap(annotation: Any) -> Any:
-    """The model class inside ``list[...]``, ``X | None`` and ``Annotated[...]``."""
-    for _ in range(6):
-        args = [a for a in get_args(annotation) if a is not type(None)]
-        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            return annotation
-        if models:
-            return models[0]
-        if not args:
-            return annotation
-        annotation = args[0] if get_origin(annotation) is not dict else args[-1]
-    return annotation
-
-
-_EXPECTED = {
-    "float_parsing": "a number",
-    "float_type": "a number",
-    "int_parsing": "a whole number",
-    "int_type": "a whole number",
-    "int_from_float": "a whole number",
-    "bool_parsing": "true or false",
-    "bool_type": "true or false",
-    "date_parsing": "a date (YYYY-MM-DD)",
-    "date_from_datetime_parsing": "a date (YYYY-MM-DD)",
-    "date_type": "a date (YYYY-MM-DD)",
-    "string_type": "text",
-    "list_type": "a list",
-    "dict_type": "a mapping",
-    "model_type": "a mapping of fields",
-    "model_attributes_type": "a mapping of fields",
-    "missing": "a value (this field is required)",
-}
-
-
-def _expected(err: dict[str, Any]) -> str:
-    kind = err["type"]
-    ctx = err.get("ctx") or {}
-    if kind in _EXPECTED:
-        return _EXPECTED[kind]
-    bounds = {
-        "greater_than_equal": ">=",
-        "greater_than": ">",
-        "less_than_equal": "<=",
-        "less_than": "<",
-    }
-    if kind in bounds:
-        value = next(iter(ctx.values()), "")
-        shown = f"{value:g}" if isinstance(value, int | float) else value
-        return f"a number {bounds[kind]} {shown}"
-    if kind == "literal_error":
-        return f"one of {ctx.get('expected', '')}"
-    if kind == "string_pattern_mismatch":
-        return f"text matching {ctx.get('pattern', '')}"
-    if kind in ("too_short", "too_long"):
-        limit = ctx.get("min_length", ctx.get("max_length", ""))
-        word = "at least" if kind == "too_short" else "at most"
-        return f"{word} {limit} item(s) or characters"
-    msg = err["msg"]
-    return (msg[0].lower() + msg[1:]).removeprefix("input should be ")
-
-
-def first_error(path: Path | str, exc: ValidationError, prefix: str = "") -> str:
-    """``path: field: message`` for the first error of a pydantic validation."""
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    return f"{path}: {prefix}{loc}: {err['msg']}"
-
-
-def _format_validation(path: Path | str, exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    raw_loc = tuple(err["loc"])
-    loc = _format_loc(raw_loc)
-    if err["type"] == "extra_forbidden":
-        model = _model_at(raw_loc)
-        keys = ", ".join(k for k in model.model_fields if k != "sources") if model else ""
-        hint = f"expected one of: {keys}" if keys else "check the spelling"
-        return f"{path}: {loc}: unknown key ({hint})"
-    if err["type"] == "value_error":
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        if not loc:  # a cross-check of the whole scenario: the message names its field
-            return f"{path}: {msg}"
-        head, sep, rest = msg.partition(": ")
-        if sep and head.isidentifier():  # "field: problem" raised by an object's validator
-            return f"{path}: {loc}.{head}: {rest}"
-        return f"{path}: {loc}: {msg}"
-    got = err.get("input")
-    got_s = "" if isinstance(got, dict | list) else f", got {got!r}"
-    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{path}: {loc or '(top level)'}: expected {_expected(err)}{got_s}{more}"
-
-
-def load_references() -> dict[str, dict[str, Any]]:
-    """Read ``scenarios/references.yaml``: sourced facts and declared assumptions by id."""
-    path = SCENARIO_DIR / REFERENCES_FILE
-    data = read_yaml(path)
-    refs: dict[str, dict[str, Any]] = {}
-    for section in ("facts", "assumptions"):
-        for rid, entry in (data.get(section) or {}).items():
-            refs[str(rid)] = {"kind": section, **entry}
-    return refs
-
-
-def _check_sources(path: Path, raw: Any, refs: dict[str, Any], loc: str = "") -> None:
-    if isinstance(raw, dict):
-        for key, value in raw.items():
-            sub = f"{loc}.{key}" if loc else str(key)
-            if key == "sources" and isinstance(value, dict):
-                for field, rid in value.items():
-                    if str(rid) not in refs:
-                        raise ScenarioError(
-                            f"{path}: {sub}.{field}: unknown reference {rid!r} "
-                            f"(expected an id from scenarios/{REFERENCES_FILE})"
-                        )
-            else:
-                _check_sources(path, value, refs, sub)
-    elif isinstance(raw, list):
-        for i, item in enumerate(raw):
-            _check_sources(path, item, refs, f"{loc}[{i}]")
-
-
-def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
-    """Load, merge (``extends``, then ``overrides``) and validate a scenario.
-
-    Args:
-        name_or_path: A library name such as ``"baseline"`` or a YAML path.
-        overrides: Optional nested mapping merged over the file's content.
-
-    Returns:
-        The validated :class:`Scenario`.
-
-    Raises:
-        ScenarioError: with a one-line message naming the file and field.
-    """
-    path = resolve_path(name_or_path)
-    raw = _raw_with_extends(path)
-    if overrides:
-        raw = deep_merge(raw, overrides)
-    _check_sources(path, raw, load_references())
-    try:
-        return Scenario.model_validate(raw)
-    except ValidationError as exc:
-        raise ScenarioError(_format_validation(path, exc)) from None

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 import pytest
 
 from abm.engine.model import SupplyChainModel
-from abm.scenario.schema import SCENARIO_DIR, library_names, load_scenario
+from abm.scenario import REGIONS, SCENARIO_DIR, library_names, load_scenario
 
 GLUT = (
     "the calibrated baseline (scenarios/calibration.yaml) has spare US capacity from mid-2024 "
@@ -40,7 +40,6 @@ SCENARIOS = [
     "smuggling_crackdown",
 ]
 LIBRARY = ["baseline", *SCENARIOS]
-REGIONS = ("US", "CN", "ROW")
 
 DEVDAY = date(2023, 11, 6)
 TAIWAN_SHOCK = date(2025, 3, 3)  # A39: 26 weeks at 20 % of capacity

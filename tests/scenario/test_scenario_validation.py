@@ -15,10 +15,10 @@ import yaml
 from typer.testing import CliRunner
 
 from abm.cli import app
-from abm.scenario.schema import ScenarioError, load_scenario
+from abm.scenario import ScenarioError, load_scenario
 
-ROOT = Path(__file__).resolve().parent.parent
-INVALID = Path(__file__).resolve().parent / "fixtures" / "invalid"
+ROOT = Path(__file__).resolve().parents[2]
+INVALID = ROOT / "tests" / "fixtures" / "invalid"
 runner = CliRunner()
 
 # (fixture, substring of the message after "<file>: "): the field path and what was expected.
