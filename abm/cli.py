@@ -364,8 +364,8 @@ def sensitivity(
     kpi: Annotated[list[str] | None, typer.Option(help="KPI column(s) of summary.parquet.")] = None,
 ) -> None:
     """Sobol indices (first-order and total, 95 % CI) of KPIs over the design's parameters."""
-    from abm.analysis.compare import sensitivity as sobol
-    from abm.analysis.compare import sensitivity_plot
+    from abm.analysis.sensitivity import sensitivity as sobol
+    from abm.analysis.sensitivity import sensitivity_plot
 
     kpis = kpi or ["cn_compute_h100e_end", "peak_lead_time_weeks", "diverted_units"]
     try:

@@ -16,9 +16,8 @@ from abm.analysis.compare import (
     compare_report,
     fan_charts,
     kpi_table,
-    sensitivity,
-    sensitivity_plot,
 )
+from abm.analysis.sensitivity import sensitivity, sensitivity_plot
 from abm.runs.batch import BatchSpec, SampleSpec, run_batch
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
