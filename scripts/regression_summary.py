@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python scripts/regression_summary.py
 Writes tests/data/baseline_regression.json: every calibration target's statistic
-and the batch KPIs of the baseline with seed 1. tests/test_regression.py checks the
+and the batch KPIs of the baseline with seed 1. tests/analysis/test_regression.py checks the
 model still produces exactly these numbers; regenerate only on purpose (after a
 recalibration or a deliberate change of behaviour) and say why in the commit.
 """

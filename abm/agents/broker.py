@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from abm.agents.base import Firm
+from abm.agents.records import Shipment
 from abm.controls.rules import item_of
-from abm.engine.records import Shipment
 from abm.scenario import BrokerSpec
 
 STOCK_WEEKS = 4

@@ -17,7 +17,7 @@ from typing import Any
 
 from abm.agents.base import Firm
 from abm.agents.ordering import HoltForecast
-from abm.engine.records import Order, Shipment
+from abm.agents.records import Order, Shipment
 from abm.scenario import BuyerSpec
 
 

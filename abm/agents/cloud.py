@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from abm.agents.buyer import Buyer
-from abm.engine.products import HOURS_PER_WEEK
+from abm.agents.products import HOURS_PER_WEEK
 from abm.scenario import CloudSpec
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from abm.agents.buyer import Buyer
 from abm.agents.ordering import interpolate_log, scale_path
-from abm.engine.products import HOURS_PER_WEEK
+from abm.agents.products import HOURS_PER_WEEK
 from abm.scenario import LabSpec
 
 WEEKS_PER_MONTH = 52 / 12

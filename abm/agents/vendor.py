@@ -25,10 +25,10 @@ import numpy as np
 
 from abm.agents.base import Firm
 from abm.agents.ordering import supply_line_order
+from abm.agents.products import Product
+from abm.agents.records import Order, Shipment
+from abm.agents.variants import design_variants
 from abm.controls.rules import item_of
-from abm.controls.variants import design_variants
-from abm.engine.products import Product
-from abm.engine.records import Order, Shipment
 from abm.markets.clearing import allocate
 from abm.scenario import VendorSpec
 

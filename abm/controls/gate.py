@@ -24,10 +24,10 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from abm.controls.rules import HBM_ITEM, ControlRule, Decision, Item, check_shipment, item_of
-from abm.engine.products import Product
 
 if TYPE_CHECKING:
     from abm.agents.government import Government
+    from abm.agents.products import Product
 
 
 class _CapView:

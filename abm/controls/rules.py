@@ -20,10 +20,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from abm.engine.products import Product
 from abm.scenario import ItemClause, RuleSpec, Threshold
+
+if TYPE_CHECKING:
+    from abm.agents.products import Product
 
 Verdict = Literal["allow", "licence_pending", "deny"]
 RANK = {"allow": 0, "licence_pending": 1, "deny": 2}

@@ -26,12 +26,12 @@ from mesa import Model
 from mesa.discrete_space import Network
 
 from abm.agents.base import Firm
+from abm.agents.products import Product
 from abm.controls.gate import ControlsGate
 from abm.controls.rules import ControlRule
 from abm.engine.events import EventLog
 from abm.engine.metrics import MetricLog
 from abm.engine.orderbook import DomesticShare, OrderBook
-from abm.engine.products import Product
 from abm.engine.shocks import REGISTRY as SHOCKS
 from abm.engine.statelog import AgentStateLog
 from abm.engine.synthetic import expand_synthetic

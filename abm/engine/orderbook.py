@@ -13,8 +13,8 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from abm.engine.products import Product
-from abm.engine.records import Order, Shipment
+from abm.agents.products import Product
+from abm.agents.records import Order, Shipment
 
 if TYPE_CHECKING:
     from abm.agents.broker import Broker

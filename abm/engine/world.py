@@ -25,9 +25,9 @@ from abm.agents.government import Government
 from abm.agents.lab import AILab
 from abm.agents.memory_maker import MemoryMaker
 from abm.agents.packager import Packager
+from abm.agents.products import Product
 from abm.agents.supplier import Supplier
 from abm.agents.vendor import GPUVendor
-from abm.engine.products import Product
 from abm.scenario import REGIONS
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 Nothing here knows about Mesa, agents or dates. Every function takes plain
 numbers or numpy arrays and returns plain numbers or numpy arrays, so each can
-be tested against hand-worked cases (``tests/test_market.py``).
+be tested against hand-worked cases (``tests/markets/test_clearing.py``).
 
 Conventions:
     * Quantities of GPUs are integers (units); an allocation never exceeds the

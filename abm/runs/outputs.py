@@ -16,12 +16,13 @@ import sys
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from abm.engine.model import SupplyChainModel
+if TYPE_CHECKING:
+    from abm.engine.model import SupplyChainModel
 
 FILES = ("metrics.parquet", "events.parquet", "agents.parquet", "manifest.json")
 PACKAGES = ("mesa", "numpy", "networkx", "pyarrow", "pydantic", "pandas", "duckdb", "PyYAML")

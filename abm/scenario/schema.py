@@ -56,7 +56,7 @@ class Sourced(Strict):
 
 
 class ProductSpec(Sourced):
-    """A catalogue entry; see :class:`abm.engine.products.Product` for the fields."""
+    """A catalogue entry; see :class:`abm.agents.products.Product` for the fields."""
 
     name: str
     vendor: str

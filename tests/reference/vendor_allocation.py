@@ -1,7 +1,7 @@
 """The straightforward version of a vendor's weekly allocation, kept as the reference.
 
 ``GPUVendor.allocate_and_ship`` in :mod:`abm.agents.vendor` does the same per-order
-work on numpy arrays; ``tests/test_performance.py`` runs whole scenarios with
+work on numpy arrays; ``tests/engine/test_performance.py`` runs whole scenarios with
 this version swapped in and requires identical outputs. Only the backlog
 bookkeeping differs (the vendor keeps its outstanding units current).
 """
@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from abm.agents.products import Product
+from abm.agents.records import Order, Shipment
 from abm.agents.vendor import SMOOTHING, GPUVendor
 from abm.controls.rules import item_of
-from abm.engine.products import Product
-from abm.engine.records import Order, Shipment
 from abm.markets.clearing import allocate
 
 

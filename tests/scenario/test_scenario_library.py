@@ -120,6 +120,7 @@ def test_short_run_conserves_units(name):
     assert_conserved(m)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", LIBRARY)
 def test_full_run_conserves_units(run, name):
     m = run(name)

@@ -17,8 +17,8 @@ import dataclasses
 from datetime import timedelta
 from typing import Any
 
+from abm.agents.products import Product
 from abm.controls.rules import ControlRule, design_variant, item_of
-from abm.engine.products import Product
 
 PRICE_FLOOR_SHARE = 0.3
 """Share of the flagship's price a variant keeps whatever its compute (F044)."""

@@ -20,6 +20,8 @@ from abm.analysis.compare import (
 from abm.analysis.sensitivity import sensitivity, sensitivity_plot
 from abm.runs.batch import BatchSpec, SampleSpec, run_batch
 
+pytestmark = pytest.mark.slow  # every test reads batches run by module fixtures
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 METRICS = [
     ("compute_stock_h100e", "CN"),

@@ -86,6 +86,7 @@ def test_denial_cancels_orders_and_stops_shipments_to_china():
     assert sum(m.metrics.series("shipments_units", "Nvidia:CN")[:s_eff]) > 0
 
 
+@pytest.mark.slow
 def test_variants_follow_the_real_timeline_in_the_baseline():
     m = SupplyChainModel(BASE, seed=1).run(120)
     launched = {e["product"]: _day(m, e["step"]) for e in _events(m, "variant_launched")}
@@ -99,6 +100,7 @@ def test_variants_follow_the_real_timeline_in_the_baseline():
     assert all(m.products[p].markets == ("CN",) for p in launched)
 
 
+@pytest.mark.slow
 def test_blocked_chinese_buyers_substitute_domestic_vendors():
     eff = date(2023, 1, 2)
 
@@ -165,6 +167,7 @@ def test_us_closes_the_loophole_when_variants_sell():
     assert took_effect and took_effect[0]["step"] == reactions[0]["step"] + 8
 
 
+@pytest.mark.slow
 def test_china_mandate_raises_domestic_share():
     def edit(d):
         for g in d["world"]["governments"]:

@@ -13,9 +13,10 @@ import pytest
 
 from abm.analysis.regression import summary
 
-STORED = Path(__file__).parent / "data" / "baseline_regression.json"
+STORED = Path(__file__).parents[1] / "data" / "baseline_regression.json"
 
 
+@pytest.mark.slow
 def test_baseline_seed_1_matches_the_stored_summary():
     stored = json.loads(STORED.read_text(encoding="utf-8"))
     now = summary(seed=stored["seed"])

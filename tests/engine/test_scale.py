@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from abm.cli import app
@@ -41,6 +42,7 @@ def test_synthetic_world_keeps_the_totals():
     assert expand_synthetic(spec) is spec
 
 
+@pytest.mark.slow
 def test_ten_thousand_agents_are_deterministic():
     spec = synthetic_spec(10_000, weeks=3)
     runs = []
@@ -66,6 +68,7 @@ def test_abm_world_writes_a_valid_scenario(tmp_path):
     assert again.exit_code == 2 and "exists" in again.output
 
 
+@pytest.mark.slow
 def test_bench_quick_writes_valid_json(tmp_path):
     out = tmp_path / "results.json"
     res = CliRunner().invoke(app, ["bench", "--quick", "--out", str(out), "--agents", "60"])

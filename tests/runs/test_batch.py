@@ -109,6 +109,7 @@ def dask_scheduler():
                 p.kill()
 
 
+@pytest.mark.slow
 def test_local_pool_and_dask_scheduler_give_identical_runs(inline, tmp_path, dask_scheduler):
     pool = tmp_path / "pool"
     run_batch(SPEC, pool, workers=2)
@@ -157,6 +158,7 @@ def test_a_run_that_raises_is_isolated(tmp_path):
     assert res.exit_code == 1
 
 
+@pytest.mark.slow
 def test_a_killed_worker_costs_only_its_runs(tmp_path):
     spec = BatchSpec(scenarios=["baseline"], seeds=8, weeks=100)
     out = tmp_path / "k"
@@ -190,6 +192,7 @@ def test_a_killed_worker_costs_only_its_runs(tmp_path):
     assert _hashes(out)["run_id=baseline-s8"] == _hashes(reference)["run_id=baseline-s8"]
 
 
+@pytest.mark.slow
 def test_resume_runs_only_what_is_missing_or_failed(inline, tmp_path):
     out = tmp_path / "r"
     first = run_batch(SPEC, out, workers=1)
@@ -223,6 +226,7 @@ def test_a_folder_from_another_spec_is_refused(inline):
     assert res.exit_code == 2 and "different batch" in res.output
 
 
+@pytest.mark.slow
 def test_common_random_numbers_a_policy_that_never_fires(tmp_path):
     never = tmp_path / "never_fires.yaml"
     never.write_text(

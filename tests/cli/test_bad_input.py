@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from abm.cli import app
 from abm.scenario import ScenarioError, load_scenario
 
-FIX = Path(__file__).parent / "fixtures"
+FIX = Path(__file__).parents[1] / "fixtures"
 runner = CliRunner()
 
 

@@ -4,6 +4,7 @@ from datetime import date
 
 import pytest
 
+from abm.agents.products import Product
 from abm.controls.rules import (
     HBM_ITEM,
     ControlRule,
@@ -12,7 +13,6 @@ from abm.controls.rules import (
     clause_matches,
     design_variant,
 )
-from abm.engine.products import Product
 from abm.scenario import ItemClause, RuleSpec
 
 D = date(2024, 6, 3)

@@ -86,6 +86,7 @@ def test_score_points_averages_seeds_and_ranks_by_loss():
     assert scores.loc[1, "T1a"] == 0.5
 
 
+@pytest.mark.slow
 def test_a_small_two_stage_search_writes_its_record(tmp_path):
     cal = tmp_path / "calibration.yaml"
     cal.write_text(
@@ -136,6 +137,7 @@ def test_a_small_two_stage_search_writes_its_record(tmp_path):
     assert (tmp_path / "out" / "stage2" / "scores.csv").exists()
 
 
+@pytest.mark.slow
 def test_validate_cli_prints_the_table_and_writes_the_report(tmp_path):
     out = tmp_path / "v"
     r = runner.invoke(

@@ -2,6 +2,7 @@
 
 import hashlib
 
+import pytest
 from typer.testing import CliRunner
 
 from abm.cli import app
@@ -21,6 +22,7 @@ def _run(tmp_path, seed, name):
     }
 
 
+@pytest.mark.slow
 def test_same_seed_byte_identical(tmp_path):
     a = _run(tmp_path, 7, "a")
     b = _run(tmp_path, 7, "b")

@@ -109,7 +109,7 @@ def test_docs_metric_table_is_current():
 
     from abm.engine.metrics import catalogue_markdown
 
-    doc = (Path(__file__).parent.parent / "docs" / "metrics.md").read_text()
+    doc = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
     assert catalogue_markdown() in doc, "regenerate: abm metrics --markdown"
 
 

@@ -44,6 +44,7 @@ def _section(page: str, sid: str) -> str:
     return page[start : end if end != -1 else len(page)]
 
 
+@pytest.mark.slow
 def test_sections_and_embedded_images(run120, report):
     index, page = report
     assert index == run120 / "report" / "index.html"
@@ -159,6 +160,7 @@ def test_top_shortages_traced(run120, report):
     assert "<pre>" in top  # the plain-text form of the trace
 
 
+@pytest.mark.slow
 def test_dest_and_top(run120, tmp_path):
     index = write_report(run120, dest=tmp_path / "elsewhere", top=2)
     assert index == tmp_path / "elsewhere" / "index.html"
@@ -168,6 +170,7 @@ def test_dest_and_top(run120, tmp_path):
     assert '<ul class="trace">' not in index.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_batch_means_and_escaping(tmp_path):
     spec = load_scenario("baseline").model_copy(update={"weeks": 60})
     _write(SupplyChainModel(spec, seed=1).run(), tmp_path / "batch" / "a")

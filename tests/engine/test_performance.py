@@ -60,6 +60,7 @@ def _run(name: str, weeks: int, allocation: str | None, reference: bool, monkeyp
         ("baseline", "fifo"),
     ],
 )
+@pytest.mark.slow
 def test_vendor_allocation_matches_reference(name, allocation, monkeypatch):
     weeks = 130
     fast = _run(name, weeks, allocation, reference=False, monkeypatch=monkeypatch)

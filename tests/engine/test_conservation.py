@@ -2,6 +2,7 @@
 
 from functools import cache
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,6 +35,7 @@ def _balanced(model: SupplyChainModel) -> bool:
     allocation=st.sampled_from(["pro_rata", "priority", "fifo"]),
     double_orders=st.floats(0.0, 0.05),
 )
+@pytest.mark.slow
 def test_units_conserved_every_step(
     seed,
     start_week,
@@ -69,6 +71,7 @@ def test_units_conserved_every_step(
         assert all(v >= 0 for v in model.conservation().values())
 
 
+@pytest.mark.slow
 def test_full_baseline_conserves_and_retires(baseline):
     model = SupplyChainModel(baseline, seed=3).run()
     c = model.conservation()
