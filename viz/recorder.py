@@ -5,8 +5,9 @@ After every step the recorder takes one :class:`Frame`: each firm's shortage
 whether a control cuts it, every firm's state, and the values of the charted
 metrics, evaluated through the declared metrics of :mod:`abm.engine.metrics` (the
 one list that also feeds the files). Frames are kept for the whole run, so
-the replay slider can show any past step. Notable events are turned into
-feed lines with their dates.
+the replay slider can show any past step. Notable events (by the registry of
+event types, :data:`abm.engine.events.EVENTS`) are turned into feed lines
+with their dates.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from datetime import timedelta
 from typing import Any
 
 from abm.controls.rules import item_of
-from abm.engine.events import EVENT_COLUMNS
+from abm.engine.events import EVENT_COLUMNS, NOTABLE_EVENTS, SUPPLY_EVENTS, describe
 from abm.engine.metrics import METRICS, REGIONS
-from viz.wording import NOTABLE, describe
 
 
 @dataclass(frozen=True)
@@ -121,9 +121,6 @@ class Frame:
     cut: list[int]
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-
-SUPPLY_EVENTS = frozenset({"allocation", "denial", "diversion", "seizure", "licence_decision"})
-"""Events about what a firm was given or refused, kept per receiving firm for the inspector."""
 
 UNSERVED_AT_START = frozenset({"enterprise"})
 """Families whose shortage is undefined in the initial frame (served from the first week)."""
@@ -251,7 +248,7 @@ class Recorder:
             self.agent_rows[row["agent"]].append(i)
             if row["event"] in SUPPLY_EVENTS and row["counterparty"]:
                 self.supply_rows[row["counterparty"]].append(i)
-            if row["event"] in NOTABLE:
+            if row["event"] in NOTABLE_EVENTS:
                 self.feed.append((steps, date, row["event"], describe(row), row["agent"]))
         self._event_pos = end
         return rows
