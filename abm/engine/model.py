@@ -32,6 +32,7 @@ from abm.agents.packager import Packager
 from abm.agents.vendor import GPUVendor
 from abm.controls.rules import HBM_ITEM, ControlRule, Decision, Item, check_shipment, item_of
 from abm.engine.events import EventLog
+from abm.engine.flows import FlowMeter, WeekFlows
 from abm.engine.metrics import REGIONS, MetricLog
 from abm.engine.products import Product
 from abm.engine.records import Order, Shipment
@@ -82,6 +83,7 @@ class SupplyChainModel(Model):
             node ids with ``name``, ``family`` and ``region`` attributes.
         products: Product catalogue by name.
         events: The event log.
+        flows: What moved along each supply edge in the latest week (:mod:`abm.engine.flows`).
         metrics: Long-form metric rows.
         rules: Control rules in force (empty until the rule engine adds some).
     """
@@ -138,6 +140,8 @@ class SupplyChainModel(Model):
         self._build_agents()
         self._build_graph()
         self._initial_rental_demand()
+        self.flow_meter = FlowMeter()  # agents meter goods as they move
+        self.flows: WeekFlows = self.flow_meter.close_week(self)  # the initial state's
 
     # ------------------------------------------------------------ build
 
@@ -676,6 +680,7 @@ class SupplyChainModel(Model):
     def _record(self) -> None:
         self.metrics.collect(self)
         self.agent_states.collect(self.week, list(self.agents))
+        self.flows = self.flow_meter.close_week(self)
 
     @property
     def agent_rows(self) -> list[tuple[int, str, str, str, dict[str, float]]]:
