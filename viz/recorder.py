@@ -1,12 +1,13 @@
 """What the page shows, recorded step by step from a running model (the view model).
 
 After every step the recorder takes one :class:`Frame`: each firm's shortage
-(node colour), size value (compute or capacity), each supply edge's flow and
-whether a control cuts it, every firm's state, and the values of the charted
-metrics, evaluated through the declared metrics of :mod:`abm.engine.metrics` (the
-one list that also feeds the files). Frames are kept for the whole run, so
-the replay slider can show any past step. Notable events are turned into
-feed lines with their dates.
+(node colour), size value (compute or capacity), each supply edge's flow (read
+from the flows the model publishes, ``model.flows``) and whether a control cuts
+it, every firm's state, and the values of the charted metrics, evaluated
+through the declared metrics of :mod:`abm.engine.metrics` (the one list that
+also feeds the files). Frames are kept for the whole run, so the replay slider
+can show any past step. Notable events (by the registry of event types,
+:data:`abm.engine.events.EVENTS`) are turned into feed lines with their dates.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from datetime import timedelta
 from typing import Any
 
 from abm.controls.rules import item_of
-from abm.engine.events import EVENT_COLUMNS
-from abm.engine.metrics import METRICS, REGIONS
-from viz.wording import NOTABLE, describe
+from abm.engine.events import EVENT_COLUMNS, NOTABLE_EVENTS, SUPPLY_EVENTS, describe
+from abm.engine.flows import FlowKind
+from abm.engine.metrics import METRICS
+from abm.scenario import REGIONS
 
 
 @dataclass(frozen=True)
@@ -122,9 +124,6 @@ class Frame:
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-SUPPLY_EVENTS = frozenset({"allocation", "denial", "diversion", "seizure", "licence_decision"})
-"""Events about what a firm was given or refused, kept per receiving firm for the inspector."""
-
 UNSERVED_AT_START = frozenset({"enterprise"})
 """Families whose shortage is undefined in the initial frame (served from the first week)."""
 
@@ -163,10 +162,12 @@ class Recorder:
         self.names: list[str] = [g.nodes[n]["name"] for n in self.nodes]
         self.families: list[str] = [g.nodes[n]["family"] for n in self.nodes]
         self.regions: list[str] = [g.nodes[n]["region"] for n in self.nodes]
-        self.edges: list[tuple[Any, Any, str]] = [
-            (u, v, d.get("kind", "")) for u, v, d in sorted(g.edges(data=True))
+        self.edges: list[tuple[Any, Any, FlowKind]] = [
+            (u, v, d["kind"]) for u, v, d in sorted(g.edges(data=True))
         ]
         self.edge_index = {(u, v): i for i, (u, v, _) in enumerate(self.edges)}
+        names = dict(zip(self.nodes, self.names, strict=True))
+        self._edge_keys = [(names[u], names[v], kind) for u, v, kind in self.edges]
         self.charts = default_charts([v.name for v in model.vendors])
         self._metrics = {
             m.name: m
@@ -214,9 +215,9 @@ class Recorder:
             v = size_value(fam, states.get(name, {}))
             size.append(v)
             self.max_size[fam] = max(self.max_size[fam], v)
-            active.append(bool(getattr(agents.get(name), "active", True)))
-        rows = self._new_events(steps)
-        flow = self._flows(rows)
+            active.append(agents[name].active)
+        self._new_events(steps)
+        flow = self._flows()
         cut = self._cuts()
         frame = Frame(steps, m.date.isoformat(), shortage, size, active, flow, cut, states)
         self.frames.append(frame)
@@ -240,69 +241,28 @@ class Recorder:
                 if len(line) < n:
                     line.append(math.nan)
 
-    def _new_events(self, steps: int) -> list[dict[str, Any]]:
+    def _new_events(self, steps: int) -> None:
         cols = self.model.events.columns
         end = len(cols["step"])
-        rows = []
         date = self.model.date.isoformat()
         for i in range(self._event_pos, end):
             row = {c: cols[c][i] for c in EVENT_COLUMNS}
-            rows.append(row)
             self.agent_rows[row["agent"]].append(i)
             if row["event"] in SUPPLY_EVENTS and row["counterparty"]:
                 self.supply_rows[row["counterparty"]].append(i)
-            if row["event"] in NOTABLE:
+            if row["event"] in NOTABLE_EVENTS:
                 self.feed.append((steps, date, row["event"], describe(row), row["agent"]))
         self._event_pos = end
-        return rows
 
-    def _flows(self, rows: list[dict[str, Any]]) -> list[float]:
-        m = self.model
-        ids = {a.name: a.unique_id for a in m.agents}
-        flow = [0.0] * len(self.edges)
-
-        def add(src: str, dst: str, amount: float) -> None:
-            i = self.edge_index.get((ids.get(src), ids.get(dst)))
-            if i is not None:
-                flow[i] += amount
-
-        for r in rows:
-            ev = r["event"]
-            if ev == "shipment":
-                add(r["agent"], r["counterparty"], r["quantity"])
-            elif ev == "production":
-                add(r["counterparty"], r["agent"], r["quantity"])
-            elif ev == "diversion":
-                add(r["agent"], r["counterparty"], r["quantity"])
-        week = getattr(m, "week", 0)
-        for s in getattr(m, "suppliers", []):
-            if s.family == "packager":
-                continue  # packaging flows are the vendors' production events
-            due = week + getattr(s, "cycle_weeks", 0)
-            for entry in getattr(s, "in_process", []):
-                if entry[0] == due:
-                    add(s.name, entry[1], float(entry[3]))
-        for region in REGIONS:
-            clouds = [c for c in m.clouds if c.region == region and c.active]
-            supply = [max(0.0, c.rentable_h100e()) for c in clouds]
-            total = sum(supply)
-            if total <= 0:
-                continue
-            renters = [(x.name, getattr(x, "rented", 0.0)) for x in m.labs if x.region == region]
-            renters += [
-                (e.name, getattr(e, "direct_served_h100e", 0.0))
-                for e in m.enterprises
-                if e.region == region
-            ]
-            for c, sup in zip(clouds, supply, strict=True):
-                for name, amount in renters:
-                    if amount > 0:
-                        add(c.name, name, amount * sup / total)
-        shares = getattr(m, "api_shares", {})
-        for e in m.enterprises:
-            served = getattr(e, "api_served_h100e", 0.0)
-            for lab, share in shares.get(e.region, {}).items():
-                add(lab, e.name, served * share)
+    def _flows(self) -> list[float]:
+        """Each edge's flow this week, from the flows the model published."""
+        flows = self.model.flows
+        if flows.steps != self.model.steps:
+            raise RuntimeError(
+                f"model.flows are of step {flows.steps}, the model is at step "
+                f"{self.model.steps}: the model did not publish its flows this step"
+            )
+        flow = [flows.amount(src, dst, kind) for src, dst, kind in self._edge_keys]
         for (_u, _v, kind), f in zip(self.edges, flow, strict=True):
             self.max_flow[kind] = max(self.max_flow[kind], f)
         return flow
@@ -313,14 +273,10 @@ class Recorder:
         cut = [0] * len(self.edges)
         today = m.date
         for i, (u, v, kind) in enumerate(self.edges):
-            src, dst = by_id.get(u), by_id.get(v)
-            if src is None or dst is None:
-                continue
+            src, dst = by_id[u], by_id[v]
             if kind == "gpus":
                 products = [
-                    p
-                    for p in getattr(src, "products", {}).values()
-                    if p.on_sale(today) and p.sold_in(dst.country)
+                    p for p in src.products.values() if p.on_sale(today) and p.sold_in(dst.country)
                 ]
                 if not products:
                     continue

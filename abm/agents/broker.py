@@ -152,6 +152,7 @@ class Broker(Firm):
                 m.orders.dispatch(
                     Shipment(self.name, buyer.name, name, passed, m.week, m.week + 2, m.week, price)
                 )
+                m.flow_meter.add(self.name, buyer.name, "diversion", passed)
                 self.log(
                     "diversion",
                     buyer.name,

@@ -18,6 +18,7 @@ class Foundry(Supplier):
     """A foundry agent (TSMC, SMIC...)."""
 
     family = "foundry"
+    flow_kind = "wafers"
 
     def __init__(self, model: Any, spec: FoundrySpec) -> None:
         lines = {n.node: CapacityLine(n.capacity_wafers_per_week, spec.growth) for n in spec.nodes}

@@ -14,6 +14,7 @@ class MemoryMaker(Supplier):
     """An HBM maker (SK Hynix, Samsung, Micron, CXMT)."""
 
     family = "memory"
+    flow_kind = "hbm"
 
     def __init__(self, model: Any, spec: MemoryMakerSpec) -> None:
         lines = {

@@ -10,10 +10,13 @@ work that completes after a cycle time.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abm.agents.base import Firm
 from abm.scenario import CapacityGrowth
+
+if TYPE_CHECKING:
+    from abm.engine.flows import FlowKind
 
 
 class CapacityLine:
@@ -78,7 +81,14 @@ class Supplier(Firm):
     Requests are kept as a backlog per (vendor, product) in capacity units;
     each week the usable capacity of a line is shared pro-rata over the
     backlogs drawing on it, and started work completes ``cycle_weeks`` later.
+
+    Attributes:
+        flow_kind: The kind of the supply edges to the vendors (``wafers``,
+            ``hbm``) along which started work is metered; None for packagers,
+            whose flow is the packaged units a vendor receives.
     """
+
+    flow_kind: FlowKind | None = None
 
     def __init__(
         self,
@@ -173,6 +183,7 @@ class Supplier(Firm):
             if amount > 1e-9:
                 by_line[self.line_of(key[1])].append(key)
         self.started_last = 0.0
+        kind = self.flow_kind
         for name, line in self.lines.items():
             keys = by_line.get(name, [])
             total = sum(self.backlog[k] for k in keys)
@@ -189,6 +200,8 @@ class Supplier(Firm):
                 self.backlog[key] -= amount
                 self.in_process.append((step + self.cycle_weeks, key[0], key[1], amount))
                 self.started_last += amount
+                if kind is not None:
+                    self.model.flow_meter.add(self.name, key[0], kind, amount)
         self.booked.clear()
         self.last_booked_by = dict(self.booked_by)
         self.booked_by.clear()

@@ -142,6 +142,7 @@ class GPUVendor(Firm):
         self.produced[product] += units
         self.produced_this_week += units
         self.model.counters["produced"] += units
+        self.model.flow_meter.add(packager, self.name, "packaging", units)
         self.log("production", counterparty=packager, product=product, quantity=units)
 
     def prime(self) -> None:
@@ -482,6 +483,7 @@ class GPUVendor(Firm):
                         price_usd=price,
                     )
                 )
+                m.flow_meter.add(self.name, buyer_name, "gpus", units)
                 levy = f"; levy {100 * d.levy_share:.0f}% ({', '.join(d.levy_rules)})"
                 self.log(
                     "shipment",

@@ -30,6 +30,7 @@ from abm.agents.products import Product
 from abm.controls.gate import ControlsGate
 from abm.controls.rules import ControlRule
 from abm.engine.events import EventLog
+from abm.engine.flows import FlowMeter, WeekFlows
 from abm.engine.metrics import MetricLog
 from abm.engine.orderbook import DomesticShare, OrderBook
 from abm.engine.shocks import REGISTRY as SHOCKS
@@ -75,6 +76,7 @@ class SupplyChainModel(Model):
         market: The regional rental and API markets (prices, shortage, service).
         cn_share: Share of the units delivered to China over a year made by Chinese vendors.
         events: The event log.
+        flows: What moved along each supply edge in the latest week (:mod:`abm.engine.flows`).
         metrics: Long-form metric rows.
         stages: The stages ``step`` runs (:data:`STAGES`; the benchmark times them).
     """
@@ -126,6 +128,8 @@ class SupplyChainModel(Model):
         for a in self.agents:
             a.cell = self.space[a.unique_id]
         self._open()
+        self.flow_meter = FlowMeter()  # agents meter goods as they move
+        self.flows: WeekFlows = self.flow_meter.close_week(self)  # the initial state's
 
     @classmethod
     def from_scenario(
@@ -340,6 +344,7 @@ def _record(m: SupplyChainModel) -> None:
     """Stage 7: metrics and per-agent state."""
     m.metrics.collect(m)
     m.agent_states.collect(m.week, list(m.agents))
+    m.flows = m.flow_meter.close_week(m)
 
 
 @dataclass(frozen=True)
