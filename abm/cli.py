@@ -32,6 +32,7 @@ console = Console()
 err = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
@@ -80,14 +81,24 @@ def run(
         ) as bar:
             task = bar.add_task(f"{model.spec.name} seed {seed}", total=total, date="")
             model.run(progress=lambda m: bar.update(task, advance=1, date=str(m.date)))
+    except KeyboardInterrupt:
+        _fail(f"interrupted at week {model.steps}; nothing was written to {out}", EXIT_INTERRUPTED)
     except Exception as exc:  # the run failed: keep what it produced and say why
-        write_run(model, out, started, status="failed", error=traceback.format_exc())
+        try:
+            write_run(model, out, started, status="failed", error=traceback.format_exc())
+        except OutputError as write_exc:
+            _fail(f"run failed at week {model.steps} ({model.date}): {exc}; {write_exc}", code=1)
         _fail(
             f"run failed at week {model.steps} ({model.date}): {exc}; partial outputs in {out}",
             code=1,
         )
     elapsed = time.perf_counter() - t0
-    write_run(model, out, started)
+    try:
+        write_run(model, out, started)
+    except OutputError as exc:  # a full disk, say: whatever was in the folder is kept
+        _fail(f"{exc}; the run's results were not saved ({out} is as it was)", code=1)
+    except KeyboardInterrupt:
+        _fail(f"interrupted while writing {out}; its manifest says whether it holds a run", 130)
     if not quiet:
         table = Table(title=f"{model.spec.name}, seed {seed}", show_header=False)
         for label, value in run_summary(model):

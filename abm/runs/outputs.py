@@ -1,16 +1,31 @@
-"""Run outputs: tidy Parquet tables and a manifest, written atomically.
+"""Run outputs: tidy Parquet tables and a manifest, written crash-safely.
 
-Every file is written to a temporary name in the output folder and renamed
-into place, so a reader never sees a half-written file; the manifest is
-written last, so a folder with a ``manifest.json`` whose status is
-``completed`` holds a complete run.
+:func:`write_run` first writes every file (the three tables and the final
+manifest) to a temporary name in the output folder. Only when all of them are
+on disk does it mark the folder incomplete (the manifest is replaced by one
+whose status is ``writing``), rename the tables into place and, last, rename
+the final manifest, which records each file's size and sha256. So:
+
+* a crash or a full disk while the temporaries are written leaves the
+  previous run untouched (its manifest still describes its files);
+* a crash while the files are renamed leaves a folder marked ``writing``;
+* a folder is a complete run only if :func:`verify_run` finds its manifest
+  ``completed`` and every file with the recorded size and checksum.
+
+Temporaries (``.NAME.tmp-PID``) left by a dead process are removed by the next
+write into the folder. Errors writing the folder (full disk, read-only file
+system, no permission) are :class:`OutputError` with a one-line message.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import platform
+import re
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -49,8 +64,128 @@ STATE_COLUMNS = (
 """Columns of ``agents.parquet`` after the keys; empty where a family has no such state."""
 
 
+TABLES = FILES[:3]
+WRITING = "writing"
+"""Status of a folder whose files are being replaced (not a complete run)."""
+DISK_ERRNOS = {
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
+"""Errors of the output folder itself (not of the run), with their short wording."""
+
+
 class OutputError(RuntimeError):
     """An output folder that cannot be written safely."""
+
+
+def describe_os_error(exc: OSError, what: str) -> str:
+    """One line for an ``OSError`` raised while writing ``what``."""
+    reason = DISK_ERRNOS.get(exc.errno or 0) or (exc.strerror or type(exc).__name__)
+    where = exc.filename or what
+    return f"{where}: cannot write ({reason}: {exc.strerror or exc})"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_TMP = re.compile(r"^\..+\.tmp-(\d+)$")
+
+
+def clean_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove ``.NAME.tmp-PID`` files and folders in ``folder`` whose process is dead.
+
+    Returns:
+        The paths removed.
+    """
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = _TMP.match(p.name)
+        if m is None or _pid_alive(int(m.group(1))) and int(m.group(1)) != os.getpid():
+            continue
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            removed.append(p)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def file_digest(path: Path) -> dict[str, Any]:
+    """``{"bytes": size, "sha256": hex}`` of a file."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return {"bytes": size, "sha256": h.hexdigest()}
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """A run folder's manifest, or None if it is missing or unreadable."""
+    try:
+        data = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def verify_run(folder: Path, checksums: bool = True) -> list[str]:
+    """What is wrong with a run folder (empty: a complete run).
+
+    A complete run has a manifest whose status is ``completed`` and, for every
+    file the manifest lists, a file of the recorded size and sha256 (only
+    sizes if not ``checksums``). A manifest from before checksums were
+    recorded is checked by the row counts of its Parquet files.
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return ["manifest.json missing or unreadable"]
+    if manifest.get("status") != "completed":
+        return [f"manifest status is {manifest.get('status')!r}, not 'completed'"]
+    problems = []
+    files = manifest.get("files")
+    if isinstance(files, dict) and files:
+        for name, want in files.items():
+            path = folder / name
+            if not path.is_file():
+                problems.append(f"{name} missing")
+                continue
+            size = path.stat().st_size
+            if size != want.get("bytes"):
+                problems.append(f"{name} has {size} bytes, the manifest says {want.get('bytes')}")
+            elif checksums and file_digest(path)["sha256"] != want.get("sha256"):
+                problems.append(f"{name} checksum differs from the manifest")
+        return problems
+    for name, rows in (manifest.get("rows") or {}).items():  # a manifest without checksums
+        try:
+            got = pq.read_metadata(folder / name).num_rows
+        except (OSError, pa.ArrowException):
+            problems.append(f"{name} missing or unreadable")
+            continue
+        if got != rows:
+            problems.append(f"{name} has {got} rows, the manifest says {rows}")
+    return problems or ([] if manifest.get("rows") else ["manifest lists no files"])
 
 
 def package_versions() -> dict[str, str]:
@@ -121,12 +256,18 @@ def agents_table(model: SupplyChainModel) -> pa.Table:
     return _keys(model, base, with_scenario=True)
 
 
+def temporary_name(path: Path) -> Path:
+    """The temporary beside ``path`` this process writes before renaming it into place."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
 def atomic_write(path: Path, write: Any) -> None:
     """Call ``write(tmp)`` on a temporary name beside ``path``, then rename it into place.
 
-    A reader never sees a half-written file; on failure nothing is left behind.
+    A reader never sees a half-written file; on failure (a full disk, say) the
+    temporary is removed and the old file, if any, is kept.
     """
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temporary_name(path)
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -140,8 +281,31 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
+def check_writable(folder: Path) -> None:
+    """Create ``folder`` if needed and check a file can be written in it.
+
+    Raises:
+        OutputError: one line naming the folder and why (read-only, no permission...).
+    """
+    probe = Path(folder) / f".probe.tmp-{os.getpid()}"
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(describe_os_error(exc, str(folder))) from None
+
+
 def prepare_out_dir(out: Path, overwrite: bool = False) -> None:
-    """Create ``out``; refuse a folder holding another run unless ``overwrite``."""
+    """Create ``out``; refuse a folder holding another run unless ``overwrite``.
+
+    Nothing of a run already in ``out`` is touched: :func:`write_run` replaces it
+    only once the new files are written.
+
+    Raises:
+        OutputError: for a folder holding a run (without ``overwrite``), a path
+            that is not a folder, or a folder that cannot be written.
+    """
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")
     if out.exists() and not overwrite:
@@ -151,7 +315,7 @@ def prepare_out_dir(out: Path, overwrite: bool = False) -> None:
                 f"{out}: already holds a run ({', '.join(present)}); choose another --out "
                 "or pass --overwrite"
             )
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable(out)
 
 
 def write_run(
@@ -160,11 +324,28 @@ def write_run(
     started: datetime,
     status: str = "completed",
     error: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write the run's three tables and its manifest to ``out``.
+    """Write the run's three tables and its manifest to ``out``, crash-safely.
+
+    Every file is first written to a temporary; then the folder is marked
+    ``writing``, the tables are renamed into place and the final manifest
+    (with each file's size and sha256) is renamed last (see the module notes).
+
+    Args:
+        model: The model (run, or stopped by a failure).
+        out: The run folder (created if needed).
+        started: When the run started.
+        status: ``completed`` or ``failed``.
+        error: The failure's traceback.
+        extra: More manifest entries (e.g. a batch run's KPIs).
 
     Returns:
         The manifest as written.
+
+    Raises:
+        OutputError: if the folder cannot be written (full disk, read-only...);
+            a run already in the folder is then left as it was.
     """
     out = Path(out)
     tables = {
@@ -172,8 +353,49 @@ def write_run(
         "events.parquet": events_table(model),
         "agents.parquet": agents_table(model),
     }
-    for name, table in tables.items():
-        atomic_write(out / name, lambda p, t=table: pq.write_table(t, p, compression="zstd"))
+    manifest = _manifest(model, started, status, error, tables, extra)
+    staged: list[Path] = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        clean_stale_temporaries(out)
+        files = {}
+        for name, table in tables.items():
+            tmp = temporary_name(out / name)
+            staged.append(tmp)
+            pq.write_table(table, tmp, compression="zstd")
+            files[name] = file_digest(tmp)
+        manifest["files"] = files
+        text = json.dumps(manifest, indent=2) + "\n"
+        final_tmp = temporary_name(out / "manifest.json")
+        staged.append(final_tmp)
+        final_tmp.write_text(text, encoding="utf-8")
+        # from here the old run is being replaced: mark the folder incomplete first
+        if (out / "manifest.json").exists():
+            marker = {"status": WRITING, "run_id": model.run_id, "pid": os.getpid()}
+            marker_tmp = out / f".manifest.json.writing.tmp-{os.getpid()}"
+            staged.append(marker_tmp)
+            marker_tmp.write_text(json.dumps(marker) + "\n", encoding="utf-8")
+            os.replace(marker_tmp, out / "manifest.json")
+        for name in tables:
+            os.replace(temporary_name(out / name), out / name)
+        os.replace(final_tmp, out / "manifest.json")
+    except OSError as exc:
+        raise OutputError(describe_os_error(exc, str(out))) from None
+    finally:
+        for tmp in staged:
+            if tmp.exists():
+                tmp.unlink()
+    return manifest
+
+
+def _manifest(
+    model: SupplyChainModel,
+    started: datetime,
+    status: str,
+    error: str | None,
+    tables: dict[str, pa.Table],
+    extra: dict[str, Any] | None,
+) -> dict[str, Any]:
     cons = model.conservation()
     manifest = {
         "run_id": model.run_id,
@@ -196,9 +418,6 @@ def write_run(
             [model.graph.nodes[a]["name"], model.graph.nodes[b]["name"], d["kind"]]
             for a, b, d in model.graph.edges(data=True)
         ),
+        **(extra or {}),
     }
-    atomic_write(
-        out / "manifest.json",
-        lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8"),
-    )
     return manifest
