@@ -262,8 +262,12 @@ def metrics(
     console.print(table)
 
 
+BATCH_DESIGN_FLAGS = {"scenarios": "SCENARIOS", "seeds": "--seeds", "weeks": "--weeks"}
+
+
 @app.command()
 def batch(
+    ctx: typer.Context,
     scenarios: Annotated[
         list[str] | None, typer.Argument(help="Library names or YAML paths.")
     ] = None,
@@ -272,20 +276,67 @@ def batch(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (1: in-process).")] = 1,
     engine: Annotated[str, typer.Option(help="local or dask")] = "local",
     address: Annotated[str | None, typer.Option(help="tcp://HOST:PORT of a Dask scheduler")] = None,
+    connect_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds to wait for the --address scheduler.")
+    ] = 5.0,
     sweep: Annotated[list[str] | None, typer.Option(help="key.path=v1,v2 (repeatable)")] = None,
-    spec: Annotated[Path | None, typer.Option(help="A batch spec YAML file.")] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option(
+            help="A batch spec YAML file: it alone says what to run (SCENARIOS, --seeds, "
+            "--weeks and --sweep are refused with it)."
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Batch output folder.")] = Path("out/batch"),
-    resume: Annotated[bool, typer.Option(help="Finish a batch already in --out.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Finish a batch already in --out (damaged runs are rerun).")
+    ] = False,
 ) -> None:
-    """Run scenarios x seeds x sweeps, locally or on Dask; exit 1 if some runs failed."""
-    from abm.runs.batch import BatchError, BatchSpec, load_spec, parse_sweeps, run_batch
+    """Run scenarios x seeds x sweeps, locally or on Dask; exit 1 if some runs failed.
+
+    With --spec the file is the whole design: SCENARIOS, --seeds, --weeks or --sweep
+    as well is an error (exit 2).
+
+    Sweep keys are checked against every scenario before the first run; a [Name]
+    that matches no item is an error.
+
+    The folder is locked while a batch writes it (OUT/batch.lock).
+
+    --resume verifies every recorded run against its files' sizes and checksums
+    and reruns what is damaged or missing.
+
+    Ctrl-C stops the batch, records what is on disk and prints how to resume (exit 130).
+    """
+    from click.core import ParameterSource
+
+    from abm.runs.batch import (
+        BatchError,
+        BatchInterrupted,
+        BatchSpec,
+        load_spec,
+        parse_sweeps,
+        run_batch,
+    )
+    from abm.runs.outputs import OutputError
 
     if engine not in ("local", "dask"):
         _fail(f"--engine: expected local or dask, got {engine!r}")
     if address and engine != "dask":
         _fail("--address needs --engine dask")
+    given = {
+        name: ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+        for name in ("scenarios", "seeds", "weeks", "sweep")
+    }
+    given["scenarios"] = given["scenarios"] and bool(scenarios)
+    given["sweep"] = given["sweep"] and bool(sweep)
     try:
         if spec is not None:
+            clash = [BATCH_DESIGN_FLAGS.get(k, f"--{k}") for k, v in given.items() if v]
+            if clash:
+                _fail(
+                    f"--spec {spec}: also given {', '.join(clash)}; the spec file says what "
+                    "to run: put them in it, or drop --spec"
+                )
             bspec = load_spec(spec)
         else:
             if not scenarios:
@@ -305,7 +356,20 @@ def batch(
                 address=address,
                 resume=resume,
                 progress=progress,
+                notify=lambda msg: err.print(f"[yellow]note:[/] {msg}", highlight=False),
+                connect_timeout=connect_timeout,
             )
+    except BatchInterrupted as stop:
+        runs = stop.result.manifest["runs"].values()
+        done = sum(1 for v in runs if v["status"] == "completed")
+        again = _resume_command(scenarios, seeds, weeks, sweep, spec, out, workers, engine, address)
+        _fail(
+            f"interrupted: {done} of {total} runs are complete on disk and recorded in "
+            f"{out / 'manifest.json'}; to finish: {again}",
+            EXIT_INTERRUPTED,
+        )
+    except OutputError as exc:
+        _fail(f"{exc}; completed runs are kept: free space and rerun with --resume", code=1)
     except (BatchError, ScenarioError) as exc:
         _fail(str(exc))
     except ValueError as exc:
@@ -321,6 +385,36 @@ def batch(
         err.print(f"failed: {run_id}: {error.splitlines()[0]}", highlight=False)
     if result.failed:
         raise typer.Exit(1)
+
+
+def _resume_command(
+    scenarios: list[str] | None,
+    seeds: int,
+    weeks: int | None,
+    sweep: list[str] | None,
+    spec: Path | None,
+    out: Path,
+    workers: int,
+    engine: str,
+    address: str | None,
+) -> str:
+    """The ``abm batch ... --resume`` command that finishes an interrupted batch."""
+    import shlex
+
+    parts = ["abm", "batch"]
+    if spec is not None:
+        parts += ["--spec", str(spec)]
+    else:
+        parts += list(scenarios or [])
+        parts += ["--seeds", str(seeds)] if seeds != 1 else []
+        parts += ["--weeks", str(weeks)] if weeks is not None else []
+        for item in sweep or []:
+            parts += ["--sweep", item]
+    parts += ["--out", str(out)]
+    parts += ["--workers", str(workers)] if workers != 1 else []
+    parts += ["--engine", engine] if engine != "local" else []
+    parts += ["--address", address] if address else []
+    return shlex.join([*parts, "--resume"])
 
 
 @app.command()

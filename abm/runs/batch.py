@@ -9,6 +9,16 @@ A batch writes to one output folder:
 * ``summary.parquet`` — one row of KPIs per completed run.
 * ``manifest.json`` — the batch spec and its hash, versions, git commit,
   and each run's status, duration and error (with traceback).
+* ``batch.lock`` — present while a batch writes the folder (an ``flock``-ed
+  file holding the writer's pid): a second batch into the same folder is
+  refused at once; a lock left by a dead process is taken over with a warning.
+
+Faults: each run folder's manifest records the size and sha256 of its files,
+and ``--resume`` verifies every run against it (a truncated, deleted or empty
+file is rerun). Ctrl-C cancels queued runs, stops the workers, records what is
+verifiably on disk and raises :class:`BatchInterrupted`. A full or read-only
+disk stops the batch with an :class:`~abm.runs.outputs.OutputError`. Sweep and
+design keys are resolved against every scenario before the first run.
 
 Seeds are shared across scenarios and sweep points, and every random stream
 is keyed by (seed, decision kind, agent), so seed *s* draws the same numbers
@@ -17,13 +27,18 @@ in every scenario (common random numbers): differences are policy effects.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import signal
+import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,14 +50,41 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from abm.runs.outputs import atomic_write, git_commit, package_versions
-from abm.scenario import first_error, overrides_from
+from abm.runs.outputs import (
+    DISK_ERRNOS,
+    OutputError,
+    atomic_write,
+    clean_stale_temporaries,
+    describe_os_error,
+    git_commit,
+    package_versions,
+    read_manifest,
+    verify_run,
+)
+from abm.scenario import (
+    ScenarioError,
+    first_error,
+    load_scenario,
+    overrides_from,
+    split_key_path,
+)
 
 RUNS_DIR = "runs"
+LOCK_FILE = "batch.lock"
+CONNECT_TIMEOUT_S = 5.0
+"""Seconds to wait for a Dask scheduler before giving up."""
 
 
 class BatchError(ValueError):
     """A batch that cannot run as asked (bad spec, mismatched folder...)."""
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a batch; ``result`` is the folder as recorded from what is on disk."""
+
+    def __init__(self, result: BatchResult) -> None:
+        super().__init__("batch interrupted")
+        self.result = result
 
 
 class SampleSpec(BaseModel):
@@ -235,10 +277,12 @@ def run_task(task: RunTask, out: str) -> dict[str, Any]:
         )
         model.run_id = task.run_id
         model.run()
+        figures = kpis(model)
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-        write_run(model, tmp, started)
+        duration = time.perf_counter() - t0
+        write_run(model, tmp, started, extra={"kpis": figures, "duration_s": duration})
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -246,18 +290,25 @@ def run_task(task: RunTask, out: str) -> dict[str, Any]:
             "run_id": task.run_id,
             "status": "completed",
             "error": None,
-            "duration_s": time.perf_counter() - t0,
-            "kpis": kpis(model),
+            "duration_s": duration,
+            "kpis": figures,
         }
     except Exception as exc:  # recorded, never raised: the batch goes on
-        shutil.rmtree(tmp, ignore_errors=True)
+        disk = isinstance(exc, OutputError) or (
+            isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
+        )
+        message = describe_os_error(exc, str(tmp)) if isinstance(exc, OSError) else str(exc)
         return {
             "run_id": task.run_id,
             "status": "failed",
-            "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}",
+            "error": f"{type(exc).__name__}: {message}\n{traceback.format_exc()}",
             "duration_s": time.perf_counter() - t0,
             "kpis": None,
+            "disk_error": message if disk else None,
         }
+    finally:  # also on Ctrl-C or a terminated worker
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 OnDone = Callable[[dict[str, Any]], None]
@@ -269,11 +320,29 @@ def _run_inline(tasks: list[RunTask], out: Path, on_done: OnDone) -> None:
 
 
 def _single_threaded_worker() -> None:
-    """Pool workers use one thread each: Arrow's thread pools would oversubscribe the cores."""
+    """Pool workers use one thread each: Arrow's thread pools would oversubscribe the cores.
+
+    Workers ignore Ctrl-C: the batch process stops them (and says so) itself.
+    """
     import pyarrow as pa
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
+
+
+def _abort_pool(pool: Any) -> None:
+    """Cancel queued runs and stop the workers now (Ctrl-C, a full disk)."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + 2.0
+    for p in processes:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
 
 
 def _run_pool(tasks: list[RunTask], out: Path, workers: int, on_done: OnDone) -> None:
@@ -290,9 +359,10 @@ def _run_pool(tasks: list[RunTask], out: Path, workers: int, on_done: OnDone) ->
         # the fork server imports the model once and workers fork from it, instead of
         # each worker importing mesa, pandas, scipy and pyarrow itself (~1 s of CPU each)
         ctx.set_forkserver_preload(["abm.runs.batch", "abm.engine.model", "abm.runs.outputs"])
-        with ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=_single_threaded_worker
-        ) as pool:
+        )
+        try:
             # this process has the model imported already: it runs the last run itself
             # while the fork server and the workers start (hiding their start-up)
             mine = pending[-1] if first_round and len(pending) > workers else None
@@ -315,6 +385,10 @@ def _run_pool(tasks: list[RunTask], out: Path, workers: int, on_done: OnDone) ->
                     on_done(result)
                 if broken:
                     break
+        except BaseException:  # Ctrl-C or a full disk: stop now, do not drain the queue
+            _abort_pool(pool)
+            raise
+        pool.shutdown(wait=True)
         if broken:  # the pool died with a worker: rebuild it, resubmit what is not done
             for task in list(pending[:workers]):  # the runs most likely in the dead worker
                 deaths[task.run_id] = deaths.get(task.run_id, 0) + 1
@@ -331,13 +405,17 @@ def _run_pool(tasks: list[RunTask], out: Path, workers: int, on_done: OnDone) ->
                     )
 
 
-def _run_dask(
-    tasks: list[RunTask], out: Path, workers: int, address: str | None, on_done: OnDone
-) -> None:
-    """A Dask cluster: local (``workers`` processes) or an existing scheduler."""
-    from distributed import Client, LocalCluster, as_completed
+def dask_client(
+    workers: int, address: str | None, timeout: float = CONNECT_TIMEOUT_S
+) -> tuple[Any, Any]:
+    """A Dask client (and its local cluster, or None for an existing scheduler).
 
-    cluster = None
+    Raises:
+        BatchError: one line if the scheduler at ``address`` does not answer
+            within ``timeout`` seconds.
+    """
+    from distributed import Client, LocalCluster
+
     if address is None:
         cluster = LocalCluster(
             n_workers=workers,
@@ -346,9 +424,23 @@ def _run_dask(
             host="127.0.0.1",
             dashboard_address=None,
         )
-        client = Client(cluster)
-    else:
-        client = Client(address)
+        return Client(cluster), cluster
+    try:
+        return Client(address, timeout=timeout), None
+    except (OSError, TimeoutError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BatchError(
+            f"--address {address}: no Dask scheduler answered within {timeout:g} s ({first})"
+        ) from None
+    except ValueError as exc:  # a malformed address
+        raise BatchError(f"--address {address}: {str(exc).splitlines()[0]}") from None
+
+
+def _run_dask(tasks: list[RunTask], out: Path, client: Any, cluster: Any, on_done: OnDone) -> None:
+    """Run on a Dask cluster through ``client`` (closed, with ``cluster``, at the end)."""
+    from distributed import as_completed
+
+    futures: dict[Any, RunTask] = {}
     try:
         futures = {
             client.submit(run_task, t, str(out), key=f"abm-{t.run_id}", pure=False): t
@@ -368,10 +460,14 @@ def _run_dask(
                 }
             on_done(result)
             fut.release()
+    except BaseException:  # Ctrl-C or a full disk: cancel what is queued or running
+        with suppress(Exception):  # best effort while stopping
+            client.cancel(list(futures), force=True)
+        raise
     finally:
-        client.close()
+        client.close(timeout=2)
         if cluster is not None:
-            cluster.close()
+            cluster.close(timeout=5)
 
 
 # ----------------------------------------------------------------- the batch
@@ -421,6 +517,198 @@ def load_spec(path: str | Path) -> BatchSpec:
         raise BatchError(first_error(path, exc)) from None
 
 
+class BatchLock:
+    """An exclusive lock on a batch folder: ``OUT/batch.lock``, ``flock``-ed, holding the pid.
+
+    The kernel releases an ``flock`` when its process dies, so a lock file left
+    by a killed batch is free; it is taken over with a warning naming the pid.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.path = Path(out) / LOCK_FILE
+        self.fd: int | None = None
+        self.stale_pid: int | None = None
+
+    def acquire(self) -> BatchLock:
+        """Take the lock.
+
+        Raises:
+            BatchError: if another process holds it (one line naming the lock and pid).
+            OutputError: if the folder cannot be written.
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            while True:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = _lock_pid(fd)
+                    os.close(fd)
+                    who = f"pid {holder}" if holder else "another process"
+                    raise BatchError(
+                        f"{self.path}: another batch ({who}) is writing {self.path.parent}; "
+                        "wait for it to finish or choose another --out"
+                    ) from None
+                try:  # its previous holder may have removed it between our open and flock
+                    same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    break
+                os.close(fd)
+            previous = _lock_pid(fd)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:
+            raise OutputError(describe_os_error(exc, str(self.path))) from None
+        self.fd = fd
+        self.stale_pid = previous if previous and previous != os.getpid() else None
+        return self
+
+    def release(self) -> None:
+        """Remove the lock file and release the lock."""
+        if self.fd is None:
+            return
+        with suppress(OSError):
+            self.path.unlink()
+        os.close(self.fd)
+        self.fd = None
+
+
+def _lock_pid(fd: int) -> int | None:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        return int(os.read(fd, 64).decode().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def _design_keys(spec: BatchSpec) -> dict[str, list[Any]]:
+    """Each sweep or design key with the values to try it with."""
+    if spec.sample is not None:
+        return {k: list(v) for k, v in spec.sample.ranges.items()}
+    return dict(spec.sweep)
+
+
+def _resolve_key(data: dict[str, Any], key: str) -> str | None:
+    """Why ``key`` does not address a field of the scenario ``data``.
+
+    None if it does, or if that cannot be told without loading (below an unset field).
+    """
+    node: Any = data
+    walked: list[str] = []
+    for part in split_key_path(key):
+        if "[" in part and part.endswith("]"):
+            name, item = part[:-1].split("[", 1)
+            items = node.get(name) if isinstance(node, dict) else None
+            where = ".".join([*walked, name])
+            if not isinstance(items, list):
+                return f"{where} is not a list of named items"
+            match = [
+                e for e in items if isinstance(e, dict) and item in (e.get("name"), e.get("id"))
+            ]
+            if not match:
+                known = ", ".join(str(e.get("name", e.get("id"))) for e in items[:12])
+                more = ", ..." if len(items) > 12 else ""
+                return f"no item {item!r} in {where} (known: {known}{more})"
+            node = match[0]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        elif node is None:
+            return None
+        else:
+            return f"no field {part!r} in {'.'.join(walked) or 'the scenario'}"
+        walked.append(part)
+    return None
+
+
+def check_design(spec: BatchSpec, notify: Callable[[str], None] | None = None) -> None:
+    """Resolve every sweep or design key against every scenario, before any run.
+
+    A key must address an existing field, and a bracketed ``[Name]`` an existing
+    item (a typo would otherwise add a new firm). Each value (each bound of a
+    sampled range) is applied to the scenario: a key no value of which loads is
+    refused; a value that alone is refused is reported through ``notify`` (its
+    runs will fail, the others still run).
+
+    Raises:
+        BatchError: one line naming the key, the scenario and what is wrong.
+    """
+    keys = _design_keys(spec)
+    if not keys:
+        return
+    what = "sample.ranges" if spec.sample is not None else "sweep"
+    for n, scenario in enumerate(spec.scenarios):
+        try:
+            data = load_scenario(scenario).model_dump(mode="json")
+        except ScenarioError as exc:
+            raise BatchError(str(exc)) from None
+        for key, values in keys.items():
+            problem = _resolve_key(data, key)
+            if problem is not None and (problem.startswith("no item") or "named items" in problem):
+                raise BatchError(f"{what} key {key!r}: {problem} in scenario {scenario}")
+            if problem is None and n > 0:
+                continue  # values are tried on the first scenario (loading takes ~50 ms)
+            bad: list[tuple[Any, str]] = []
+            for value in values:
+                try:
+                    load_scenario(scenario, overrides_from({key: value}))
+                except ScenarioError as exc:
+                    bad.append((value, str(exc)))
+            if len(bad) == len(values):
+                why = problem or f"refused ({bad[0][1]})"
+                raise BatchError(f"{what} key {key!r}: {why} in scenario {scenario}")
+            for value, message in bad:
+                if notify is not None:
+                    notify(
+                        f"{what} {key}={value!r}: refused by {scenario} ({message}); "
+                        "its runs will fail"
+                    )
+
+
+def reconcile(manifest: dict[str, Any], out: Path) -> dict[str, list[str]]:
+    """Bring the batch manifest in line with what is verifiably on disk.
+
+    Each run folder is verified against its own manifest (sizes and sha256).
+    A run recorded ``completed`` whose folder is missing or damaged goes back
+    to ``pending``; a run on disk and intact but not recorded (Ctrl-C, a
+    killed batch) is recorded ``completed`` with the KPIs of its manifest.
+
+    Returns:
+        Run ids by outcome: ``verified``, ``damaged``, ``missing``, ``adopted``.
+    """
+    found: dict[str, list[str]] = {"verified": [], "damaged": [], "missing": [], "adopted": []}
+    for run_id, entry in manifest["runs"].items():
+        folder = Path(out) / RUNS_DIR / f"run_id={run_id}"
+        problems = verify_run(folder) if folder.exists() else None
+        if entry["status"] == "completed":
+            if problems is None:
+                found["missing"].append(run_id)
+            elif problems:
+                found["damaged"].append(run_id)
+            else:
+                found["verified"].append(run_id)
+                continue
+            entry.update(
+                status="pending",
+                kpis=None,
+                error=f"found {'missing' if problems is None else 'damaged'} on disk"
+                + (f": {'; '.join(problems)}" if problems else ""),
+            )
+        elif problems == []:
+            run_manifest = read_manifest(folder) or {}
+            if run_manifest.get("kpis"):
+                entry.update(
+                    status="completed",
+                    error=None,
+                    kpis=run_manifest["kpis"],
+                    duration_s=run_manifest.get("duration_s"),
+                )
+                found["adopted"].append(run_id)
+    return found
+
+
 def run_batch(
     spec: BatchSpec,
     out: str | Path,
@@ -429,6 +717,8 @@ def run_batch(
     address: str | None = None,
     resume: bool = False,
     progress: Callable[[int, int, int], None] | None = None,
+    notify: Callable[[str], None] | None = None,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
 ) -> BatchResult:
     """Run (or resume) a batch into ``out`` and return its result handle.
 
@@ -438,20 +728,67 @@ def run_batch(
         workers: Local processes (1: run in this process, no pool), or Dask workers.
         engine: ``local`` (processes on this machine) or ``dask``.
         address: ``tcp://host:port`` of an existing Dask scheduler (engine ``dask``).
-        resume: Run only what is missing or failed in an existing folder of this spec.
+        resume: Run only what is missing, damaged or failed in an existing folder of
+            this spec (every recorded run is verified against its files' checksums).
         progress: Called with (done, failed, total) after each run.
+        notify: Called with one-line notes (a stale lock taken over, what resume
+            found); default: :func:`warnings.warn`.
+        connect_timeout: Seconds to wait for the Dask scheduler at ``address``.
 
     Raises:
-        BatchError: for a folder holding a different batch, or the same batch
-            without ``resume``.
+        BatchError: for a bad design key, a folder holding a different batch, the
+            same batch without ``resume``, a folder another batch is writing or that
+            cannot be written (read-only...), or an unreachable scheduler.
+        OutputError: for a disk that fails while the batch runs (full disk...).
+        BatchInterrupted: on Ctrl-C, after recording what is on disk.
     """
     out = Path(out)
+    say = notify or (lambda msg: warnings.warn(msg, stacklevel=3))
     tasks = spec.tasks()
+    check_design(spec, say)
+    created = not out.exists()
+    lock = BatchLock(out)
+    try:
+        lock.acquire()
+    except (BatchError, OutputError) as exc:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise BatchError(str(exc)) from None  # a folder that cannot be used, before any run
+    started_ok = False
+    try:
+        if lock.stale_pid is not None:
+            say(f"{lock.path}: took over a stale lock of pid {lock.stale_pid} (no longer running)")
+        result = _run_locked(
+            spec, out, tasks, workers, engine, address, resume, progress, say, connect_timeout
+        )
+        started_ok = True
+        return result
+    except BatchInterrupted:
+        started_ok = True
+        raise
+    finally:
+        lock.release()
+        if created and not started_ok and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+
+
+def _run_locked(
+    spec: BatchSpec,
+    out: Path,
+    tasks: list[RunTask],
+    workers: int,
+    engine: str,
+    address: str | None,
+    resume: bool,
+    progress: Callable[[int, int, int], None] | None,
+    say: Callable[[str], None],
+    connect_timeout: float,
+) -> BatchResult:
     manifest_path = out / "manifest.json"
     if manifest_path.exists():
         try:
             old = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
             raise BatchError(f"{manifest_path}: not valid JSON; refusing to overwrite") from None
         if old.get("spec_hash") != spec.spec_hash():
             raise BatchError(
@@ -461,10 +798,21 @@ def run_batch(
         if not resume:
             raise BatchError(f"{out}: already holds this batch; pass --resume to finish it")
         manifest = old
-    elif out.exists() and any(out.iterdir()):
+        found = reconcile(manifest, out)
+        redo = found["damaged"] + found["missing"]
+        say(
+            f"resume: {len(found['verified'])} completed runs verified on disk, "
+            f"{len(found['damaged'])} damaged and {len(found['missing'])} missing (rerun"
+            + (f": {', '.join(redo[:5])}{', ...' if len(redo) > 5 else ''})" if redo else ")")
+            + (
+                f", {len(found['adopted'])} unrecorded runs found intact"
+                if found["adopted"]
+                else ""
+            )
+        )
+    elif any(p.name != LOCK_FILE for p in out.iterdir()):
         raise BatchError(f"{out}: not empty and not a batch folder; choose another --out")
     else:
-        out.mkdir(parents=True, exist_ok=True)
         manifest = {
             "spec": spec.model_dump(mode="json"),
             "spec_hash": spec.spec_hash(),
@@ -483,14 +831,23 @@ def run_batch(
                 for t in tasks
             },
         }
-    todo = [
-        t
-        for t in tasks
-        if manifest["runs"][t.run_id]["status"] != "completed"
-        or not (out / RUNS_DIR / f"run_id={t.run_id}" / "manifest.json").exists()
-    ]
+    clean_stale_temporaries(out)
+    clean_stale_temporaries(out / RUNS_DIR)
+    todo = [t for t in tasks if manifest["runs"][t.run_id]["status"] != "completed"]
+    client = cluster = None
+    if engine == "dask":  # before anything is written: an unreachable scheduler writes nothing
+        client, cluster = dask_client(max(1, workers), address, connect_timeout)
     manifest["engine"] = engine
-    _write_json(manifest_path, manifest)
+    manifest["status"] = "running"
+    manifest.pop("finished_at", None)
+    try:
+        _write_json(manifest_path, manifest)
+    except OSError as exc:
+        if client is not None:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        raise OutputError(describe_os_error(exc, str(manifest_path))) from None
     counts = {"done": len(tasks) - len(todo), "failed": 0}
     last_write = [time.monotonic()]
 
@@ -499,24 +856,60 @@ def run_batch(
         entry.update({k: result[k] for k in ("status", "duration_s", "error", "kpis")})
         counts["done"] += 1
         counts["failed"] += result["status"] == "failed"
-        # at most once a second: a run finished but not yet recorded is simply rerun on
-        # --resume (its folder is checked too), so nothing is lost
+        if result.get("disk_error"):  # every later run would fail the same way: stop
+            raise OutputError(result["disk_error"])
+        # at most once a second: a run finished but not yet recorded is found on disk
+        # (verified) when the batch ends, is interrupted or is resumed
         if time.monotonic() - last_write[0] > 1.0:
             _write_json(manifest_path, manifest)
             last_write[0] = time.monotonic()
         if progress is not None:
             progress(counts["done"], counts["failed"], len(tasks))
 
-    if engine == "dask":
-        _run_dask(todo, out, max(1, workers), address, on_done)
-    elif workers <= 1:
-        _run_inline(todo, out, on_done)
-    else:
-        _run_pool(todo, out, workers, on_done)
-    manifest["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    _write_json(manifest_path, manifest)
-    _write_summary(out, manifest)
+    try:
+        if engine == "dask":
+            _run_dask(todo, out, client, cluster, on_done)
+        elif workers <= 1:
+            _run_inline(todo, out, on_done)
+        else:
+            _run_pool(todo, out, workers, on_done)
+    except KeyboardInterrupt:
+        with _no_interrupts():
+            _finalise(out, manifest, "interrupted")
+        raise BatchInterrupted(BatchResult(out, manifest)) from None
+    except (OutputError, OSError) as exc:
+        with suppress(OSError):  # if the disk refuses even the manifest, the runs' folders
+            _finalise(out, manifest, "stopped")  # (verified on --resume) say what is done
+        if isinstance(exc, OutputError):
+            raise
+        raise OutputError(describe_os_error(exc, str(out))) from None
+    try:
+        _finalise(out, manifest, "finished")
+    except OSError as exc:
+        raise OutputError(describe_os_error(exc, str(out))) from None
     return BatchResult(out, manifest)
+
+
+@contextmanager
+def _no_interrupts() -> Iterator[None]:
+    """Ignore Ctrl-C (in the main thread) while the manifest is finalised."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _finalise(out: Path, manifest: dict[str, Any], status: str) -> None:
+    """Record what is verifiably on disk, then write the manifest and the summary."""
+    reconcile(manifest, out)
+    manifest["status"] = status
+    manifest["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    _write_json(out / "manifest.json", manifest)
+    _write_summary(out, manifest)
 
 
 def _write_summary(out: Path, manifest: dict[str, Any]) -> None:

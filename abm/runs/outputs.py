@@ -83,9 +83,10 @@ class OutputError(RuntimeError):
 
 def describe_os_error(exc: OSError, what: str) -> str:
     """One line for an ``OSError`` raised while writing ``what``."""
-    reason = DISK_ERRNOS.get(exc.errno or 0) or (exc.strerror or type(exc).__name__)
     where = exc.filename or what
-    return f"{where}: cannot write ({reason}: {exc.strerror or exc})"
+    if exc.errno in DISK_ERRNOS:
+        return f"{where}: cannot write ({DISK_ERRNOS[exc.errno]}: {os.strerror(exc.errno)})"
+    return f"{where}: cannot write ({exc.strerror or exc})"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -355,16 +356,20 @@ def write_run(
     }
     manifest = _manifest(model, started, status, error, tables, extra)
     staged: list[Path] = []
+    current = out
     try:
         out.mkdir(parents=True, exist_ok=True)
         clean_stale_temporaries(out)
         files = {}
         for name, table in tables.items():
+            current = out / name
             tmp = temporary_name(out / name)
             staged.append(tmp)
-            pq.write_table(table, tmp, compression="zstd")
+            with pa.OSFile(str(tmp), "wb") as sink:  # closed even if the disk is full
+                pq.write_table(table, sink, compression="zstd")
             files[name] = file_digest(tmp)
         manifest["files"] = files
+        current = out / "manifest.json"
         text = json.dumps(manifest, indent=2) + "\n"
         final_tmp = temporary_name(out / "manifest.json")
         staged.append(final_tmp)
@@ -380,7 +385,9 @@ def write_run(
             os.replace(temporary_name(out / name), out / name)
         os.replace(final_tmp, out / "manifest.json")
     except OSError as exc:
-        raise OutputError(describe_os_error(exc, str(out))) from None
+        message = describe_os_error(exc, str(current))
+        del exc  # and its traceback, which holds the writer
+        raise OutputError(message) from None
     finally:
         for tmp in staged:
             if tmp.exists():
