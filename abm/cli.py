@@ -347,7 +347,7 @@ def batch(
         for name in bspec.scenarios:
             load_scenario(name)  # fail fast on a bad scenario, before any worker starts
         total = len(bspec.tasks())
-        with _batch_bar("batch", total) as progress:
+        with _batch_bar("batch", total, lazy=True) as progress:
             result = run_batch(
                 bspec,
                 out,
@@ -485,12 +485,16 @@ def sensitivity(
 
 
 @contextmanager
-def _batch_bar(label: str, total: int) -> Iterator[Callable[[int, int, int], None]]:
+def _batch_bar(
+    label: str, total: int, lazy: bool = False
+) -> Iterator[Callable[[int, int, int], None]]:
     """A progress bar for a batch of runs (runs done, failed, time left).
 
     Yields the ``progress(done, failed, total)`` callback the batch runner takes.
+    With ``lazy`` the bar appears at the first call (so an error before the batch
+    starts is printed alone).
     """
-    with Progress(
+    bar = Progress(
         TextColumn(f"[bold]{label}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -498,9 +502,21 @@ def _batch_bar(label: str, total: int) -> Iterator[Callable[[int, int, int], Non
         TimeRemainingColumn(),
         console=err,
         transient=False,
-    ) as bar:
-        task = bar.add_task("runs", total=total, failed=0)
-        yield lambda done, failed, _total: bar.update(task, completed=done, failed=failed)
+    )
+    task = bar.add_task("runs", total=total, failed=0)
+
+    def update(done: int, failed: int, _total: int) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=done, failed=failed)
+
+    if not lazy:
+        bar.start()
+    try:
+        yield update
+    finally:
+        if bar.live.is_started:
+            bar.stop()
 
 
 @contextmanager

@@ -850,6 +850,8 @@ def _run_locked(
         raise OutputError(describe_os_error(exc, str(manifest_path))) from None
     counts = {"done": len(tasks) - len(todo), "failed": 0}
     last_write = [time.monotonic()]
+    if progress is not None:  # the batch has started
+        progress(counts["done"], counts["failed"], len(tasks))
 
     def on_done(result: dict[str, Any]) -> None:
         entry = manifest["runs"][result["run_id"]]

@@ -17,6 +17,7 @@ import pytest
 from abm.engine.model import SupplyChainModel
 from abm.runs import outputs
 from abm.runs.outputs import OutputError, verify_run, write_run
+from tests.runs.mounts import tiny_tmpfs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,24 +117,14 @@ def test_disk_full_while_writing_keeps_the_previous_run(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def tiny_tmpfs(tmp_path):
+def tiny(tmp_path):
     """A 64 KiB tmpfs (needs root and mount permission; skipped otherwise)."""
-    where = tmp_path / "tiny"
-    where.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with tiny_tmpfs(tmp_path / "tiny") as where:
         yield where
-    finally:
-        if subprocess.run(["umount", str(where)], check=False).returncode != 0:
-            subprocess.run(["umount", "-l", str(where)], check=False)
 
 
-def test_disk_full_on_a_real_tmpfs_keeps_the_previous_run(tiny_tmpfs):
-    out = tiny_tmpfs / "o"
+def test_disk_full_on_a_real_tmpfs_keeps_the_previous_run(tiny):
+    out = tiny / "o"
     _run(out, 1, 2)  # about 40 KB: fits
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(OutputError, match="disk full") as info:
