@@ -123,3 +123,32 @@ def test_supply_graph_is_mesa_network():
     kinds = {d["kind"] for _, _, d in m.graph.edges(data=True)}
     assert kinds == {"wafers", "packaging", "hbm", "gpus", "rental", "api", "diversion"}
     assert m.graph.has_edge(m.firm("TSMC CoWoS").unique_id, nv.unique_id)
+
+
+def test_run_into_a_read_only_folder_is_a_one_line_error(tmp_path):
+    """A read-only bind mount (root ignores chmod); skipped where mounting is not permitted."""
+    from tests.runs.mounts import read_only
+
+    with read_only(tmp_path / "src", tmp_path / "ro") as ro:
+        res = runner.invoke(app, ["run", "baseline", "--weeks", "2", "--out", str(ro / "o")])
+    assert res.exit_code == 2, res.output
+    assert res.output.count("\n") == 1 and "read-only file system" in res.output, res.output
+
+
+def test_run_onto_a_full_disk_keeps_the_previous_run(tmp_path):
+    """A 64 KiB tmpfs: a 2-week run fits, a 30-week run does not (skipped without mount)."""
+    from abm.runs.outputs import verify_run
+    from tests.runs.mounts import tiny_tmpfs
+
+    with tiny_tmpfs(tmp_path / "tiny") as tiny:
+        out = tiny / "o"
+        args = ["run", "baseline", "--quiet", "--out", str(out)]
+        assert runner.invoke(app, [*args, "--weeks", "2"]).exit_code == 0
+        before = {p.name: p.read_bytes() for p in out.iterdir()}
+        res = runner.invoke(app, [*args, "--weeks", "30", "--seed", "2", "--overwrite"])
+        after = {p.name: p.read_bytes() for p in out.iterdir()}
+        intact = verify_run(out)
+    assert res.exit_code == 1, res.output
+    assert res.output.count("\n") == 1 and "disk full" in res.output, res.output
+    assert "Traceback" not in res.output and "not saved" in res.output
+    assert after == before and intact == []
