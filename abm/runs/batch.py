@@ -463,6 +463,14 @@ def _run_dask(tasks: list[RunTask], out: Path, client: Any, cluster: Any, on_don
     except BaseException:  # Ctrl-C or a full disk: cancel what is queued or running
         with suppress(Exception):  # best effort while stopping
             client.cancel(list(futures), force=True)
+        if cluster is not None:  # our local workers: stop them now, not after their run
+            import logging
+            import multiprocessing as mp
+
+            for name in ("distributed", "distributed.nanny", "distributed.worker"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
+            for p in mp.active_children():
+                p.terminate()
         raise
     finally:
         client.close(timeout=2)
