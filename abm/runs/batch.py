@@ -594,8 +594,11 @@ def _lock_pid(fd: int) -> int | None:
 
 def _design_keys(spec: BatchSpec) -> dict[str, list[Any]]:
     """Each sweep or design key with the values to try it with."""
-    if spec.sample is not None:
-        return {k: list(v) for k, v in spec.sample.ranges.items()}
+    if spec.sample is not None:  # the bounds, rounded as the design rounds them
+        ints = set(spec.sample.integers)
+        return {
+            k: [int(round(b)) if k in ints else b for b in v] for k, v in spec.sample.ranges.items()
+        }
     return dict(spec.sweep)
 
 
