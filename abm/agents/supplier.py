@@ -10,10 +10,13 @@ work that completes after a cycle time.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from typing import Any
+from typing import TYPE_CHECKING
 
 from abm.agents.base import Firm
 from abm.scenario import CapacityGrowth
+
+if TYPE_CHECKING:
+    from abm.engine.model import SupplyChainModel
 
 
 class CapacityLine:
@@ -82,7 +85,7 @@ class Supplier(Firm):
 
     def __init__(
         self,
-        model: Any,
+        model: SupplyChainModel,
         name: str,
         country: str,
         region: str,
@@ -234,7 +237,7 @@ class Supplier(Firm):
         wanted = sum(line.wanted for line in self.lines.values())
         return max(0.0, 1.0 - usable / wanted) if wanted > 0 else 0.0
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, float]:
         """Capacity, backlog and utilisation."""
         usable = sum(line.usable for line in self.lines.values())
         return {
