@@ -280,7 +280,7 @@ def batch(
             if not scenarios:
                 _fail("give SCENARIO names (or --spec FILE)")
             bspec = BatchSpec(
-                scenarios=scenarios, seeds=seeds, weeks=weeks, sweep=parse_sweeps(sweep or [])
+                scenarios=scenarios or [], seeds=seeds, weeks=weeks, sweep=parse_sweeps(sweep or [])
             )
         for name in bspec.scenarios:
             load_scenario(name)  # fail fast on a bad scenario, before any worker starts
@@ -290,7 +290,7 @@ def batch(
                 bspec,
                 out,
                 workers=workers,
-                engine=engine,
+                engine="dask" if engine == "dask" else "local",  # checked above
                 address=address,
                 resume=resume,
                 progress=progress,
@@ -328,11 +328,12 @@ def compare(
     """Scenario bands (median, 5-95 %), KPI differences vs the baseline, fan charts."""
     from abm.analysis.compare import compare_report, kpi_table
 
-    metrics = None
+    metrics: list[tuple[str, str]] | None = None
     if metric:
         try:
-            metrics = [tuple(m.split(":", 1)) for m in metric]
-            assert all(len(m) == 2 for m in metrics)
+            pairs = [tuple(m.split(":", 1)) for m in metric]
+            assert all(len(m) == 2 for m in pairs)
+            metrics = [(m[0], m[1]) for m in pairs]
         except AssertionError:
             _fail("--metric: expected name:scope, e.g. compute_stock_h100e:CN")
     try:

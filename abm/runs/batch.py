@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -37,6 +37,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from abm.runs.outputs import atomic_write, git_commit, package_versions
 from abm.scenario import first_error, overrides_from
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow.dataset as ds
+
+    from abm.engine.model import SupplyChainModel
 
 RUNS_DIR = "runs"
 
@@ -178,7 +184,7 @@ class RunTask:
 # -------------------------------------------------------------------- running
 
 
-def kpis(model: Any) -> dict[str, float]:
+def kpis(model: SupplyChainModel) -> dict[str, float]:
     """Key figures of a finished run for ``summary.parquet``."""
     ml = model.metrics
 
@@ -389,11 +395,11 @@ class BatchResult:
         """Run ids that failed."""
         return [r for r, v in self.manifest["runs"].items() if v["status"] == "failed"]
 
-    def summary(self):  # -> pandas.DataFrame
+    def summary(self) -> pd.DataFrame:
         """The KPI table (one row per completed run)."""
         return pq.read_table(self.out / "summary.parquet").to_pandas()
 
-    def metrics(self):  # -> pyarrow.dataset.Dataset
+    def metrics(self) -> ds.Dataset:
         """All runs' metrics as one dataset (hive-partitioned by ``run_id`` folders)."""
         import pyarrow.dataset as ds
 

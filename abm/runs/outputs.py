@@ -13,7 +13,9 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,7 +123,7 @@ def agents_table(model: SupplyChainModel) -> pa.Table:
     return _keys(model, base, with_scenario=True)
 
 
-def atomic_write(path: Path, write: Any) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp)`` on a temporary name beside ``path``, then rename it into place.
 
     A reader never sees a half-written file; on failure nothing is left behind.
@@ -173,7 +175,7 @@ def write_run(
         "agents.parquet": agents_table(model),
     }
     for name, table in tables.items():
-        atomic_write(out / name, lambda p, t=table: pq.write_table(t, p, compression="zstd"))
+        atomic_write(out / name, partial(pq.write_table, table, compression="zstd"))
     cons = model.conservation()
     manifest = {
         "run_id": model.run_id,

@@ -11,13 +11,14 @@ of a file is always the one reported.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from abm.scenario.errors import Loc, ScenarioCheckError
 from abm.scenario.schema import REGIONS
 
 if TYPE_CHECKING:
-    from abm.scenario.schema import Scenario
+    from abm.scenario.schema import EnterpriseSpec, FirmSpec, GovernmentSpec, Scenario
 
 
 def check_scenario(sc: Scenario) -> None:
@@ -28,7 +29,7 @@ def check_scenario(sc: Scenario) -> None:
     """
     w = sc.world
     names: dict[str, str] = {}
-    groups = {
+    groups: dict[str, Sequence[FirmSpec | EnterpriseSpec | GovernmentSpec]] = {
         "foundries": w.foundries,
         "packagers": w.packagers,
         "memory_makers": w.memory_makers,
