@@ -510,6 +510,21 @@ logs_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(logs_app, name="logs")
+EXIT_TIMEOUT = 124
+"""Exit code of a log query stopped at its time limit (as coreutils ``timeout``)."""
+EXIT_INTERRUPTED = 130
+"""Exit code after Ctrl-C (128 + SIGINT)."""
+LOG_TIMEOUT_S = 60.0
+"""Default `--timeout`: `abm.analysis.logs.DEFAULT_TIMEOUT_S` (that module loads DuckDB)."""
+TimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        min=0,
+        metavar="SECONDS",
+        help="Stop a statement that runs longer than this (0: no limit).",
+    ),
+]
 
 
 @logs_app.callback()
@@ -521,27 +536,81 @@ def logs_main(
     ctx.obj = out
 
 
-def _connect(ctx: typer.Context):
-    from abm.analysis.logs import ResultsError, connect
+@contextmanager
+def _logs_errors(out: Path) -> Iterator[None]:
+    """Every failure of a ``logs`` command on OUT as one line and an exit code, no traceback."""
+    import duckdb
+
+    from abm.analysis.logs import (
+        QueryFailed,
+        QueryRefused,
+        QueryTimeout,
+        ResultsError,
+        describe_error,
+        find_runs,
+    )
 
     try:
-        return connect(ctx.obj)
-    except ResultsError as exc:
+        yield
+    except KeyboardInterrupt:
+        _fail("interrupted", EXIT_INTERRUPTED)
+    except QueryTimeout as exc:
+        _fail(f"{exc} (raise it with --timeout SECONDS)", EXIT_TIMEOUT)
+    except (ResultsError, QueryRefused, QueryFailed) as exc:
         _fail(str(exc))
+    except duckdb.Error as exc:  # a statement of trace or report (our SQL, not the user's)
+        try:
+            runs = find_runs(out)
+        except ResultsError:
+            runs = []
+        _fail(str(describe_error(exc, runs)))
 
 
-def _emit(relation, csv: bool, parquet: Path | None) -> None:
+def _connect(ctx: typer.Context, timeout: float | None = None):
+    from abm.analysis.logs import DEFAULT_TIMEOUT_S, connect
+
+    return connect(ctx.obj, DEFAULT_TIMEOUT_S if timeout is None else timeout)
+
+
+def _emit(con, table, csv: bool, parquet: Path | None) -> None:
+    """Show an Arrow result, or write it: the tool writes files, never the query."""
     if parquet is not None:
-        relation.write_parquet(str(parquet))
+        _write_parquet(table, parquet)
         console.print(f"wrote {parquet}", highlight=False)
-    elif csv:
-        relation.to_df().to_csv(sys.stdout, index=False)
+        return
+    df = con.from_arrow(table).to_df()
+    if csv:
+        df.to_csv(sys.stdout, index=False)
     else:
-        df = relation.to_df()
-        table = Table(*[str(c) for c in df.columns])
+        out = Table(*[str(c) for c in df.columns])
         for row in df.itertuples(index=False):
-            table.add_row(*[_cell(v) for v in row])
-        console.print(table)
+            out.add_row(*[_cell(v) for v in row])
+        console.print(out)
+
+
+def _write_parquet(table, path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from abm.runs.outputs import atomic_write
+
+    if not path.parent.is_dir():
+        _fail(f"--parquet {path}: no folder {path.parent}")
+    if path.is_dir():
+        _fail(f"--parquet {path}: is a folder")
+    try:
+        atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    except OSError as exc:
+        _fail(f"--parquet {path}: cannot write ({exc.strerror or exc})")
+
+
+def _refuse_log_file(out: Path, path: Path) -> None:
+    """``--parquet`` may not overwrite a file of a run in the results folder."""
+    from abm.analysis.logs import TABLES, find_runs
+
+    target = path.resolve()
+    for run in find_runs(out):
+        if target in {(run / name).resolve() for name in (*TABLES, "manifest.json")}:
+            _fail(f"--parquet {path}: is a log file of {run}; choose another file")
 
 
 def _cell(value: object) -> str:
@@ -557,13 +626,16 @@ def logs_summary(
     ctx: typer.Context,
     by: Annotated[str, typer.Option(help="agent, family or region")] = "family",
     csv: Annotated[bool, typer.Option(help="CSV on standard output.")] = False,
+    timeout: TimeoutOption = LOG_TIMEOUT_S,
 ) -> None:
     """Counts and volumes by event type per agent, family or region."""
-    from abm.analysis.logs import summary
+    from abm.analysis.logs import fetch, summary_sql
 
     if by not in ("agent", "family", "region"):
         _fail(f"--by: expected agent, family or region, got {by!r}")
-    _emit(summary(_connect(ctx), by), csv, None)
+    with _logs_errors(ctx.obj):
+        con = _connect(ctx, timeout)
+        _emit(con, fetch(con, summary_sql(by)), csv, None)
 
 
 @logs_app.command("query")
@@ -572,19 +644,21 @@ def logs_query(
     sql: Annotated[str, typer.Argument(help="One read-only SQL statement over the views.")],
     csv: Annotated[bool, typer.Option(help="CSV on standard output.")] = False,
     parquet: Annotated[Path | None, typer.Option(help="Write the result to this file.")] = None,
+    timeout: TimeoutOption = LOG_TIMEOUT_S,
 ) -> None:
-    """DuckDB SQL over views events, metrics, agents, runs (and table edges); read-only."""
-    import duckdb
+    """DuckDB SQL over views events, metrics, agents, runs (and table edges).
 
-    from abm.analysis.logs import QueryRefused, query
+    The query runs in a sandbox: it may read the logs of OUT and nothing else,
+    write nothing, change no setting, load no extension; it stops after
+    --timeout seconds. --parquet and --csv are written by abm, not by the query.
+    """
+    from abm.analysis.logs import fetch
 
-    con = _connect(ctx)
-    try:
-        _emit(query(con, sql), csv, parquet)
-    except QueryRefused as exc:
-        _fail(str(exc))
-    except duckdb.Error as exc:
-        _fail(f"query failed: {str(exc).splitlines()[0]}")
+    with _logs_errors(ctx.obj):
+        if parquet is not None:
+            _refuse_log_file(ctx.obj, parquet)
+        con = _connect(ctx, timeout)
+        _emit(con, fetch(con, sql), csv, parquet)
 
 
 @logs_app.command("trace")
@@ -599,17 +673,15 @@ def logs_trace(
     """Why was AGENT short? The chain of orders, allocations, rules and constraints."""
     from datetime import date
 
-    from abm.analysis.logs import ResultsError, format_trace, trace
+    from abm.analysis.logs import format_trace, trace
 
-    con = _connect(ctx)
     try:
         day = date.fromisoformat(at) if at else None
     except ValueError:
         _fail(f"--at: expected a date YYYY-MM-DD, got {at!r}")
-    try:
+    with _logs_errors(ctx.obj):
+        con = _connect(ctx)
         console.print(format_trace(trace(con, agent, day, run)), highlight=False, soft_wrap=True)
-    except ResultsError as exc:
-        _fail(str(exc))
 
 
 @logs_app.command("report")
@@ -620,13 +692,10 @@ def logs_report(
     ] = None,
 ) -> None:
     """A self-contained HTML report (heat map, flows, denials, rationing, traces)."""
-    from abm.analysis.logs import ResultsError
     from abm.analysis.report import write_report
 
-    try:
+    with _logs_errors(ctx.obj):
         path = write_report(ctx.obj, dest)
-    except ResultsError as exc:
-        _fail(str(exc))
     console.print(f"wrote {path}", highlight=False)
 
 
