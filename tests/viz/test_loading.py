@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -173,3 +172,46 @@ def test_a_run_that_fails_mid_way_stops_with_a_message_and_keeps_its_weeks(dirs)
     assert s.step(1) == 0 and len(s.recorder.frames) == taken + 1
     s.network_svg(-1)
     s.chart_svgs(-1)
+
+
+def test_the_page_survives_a_scenario_that_validates_but_cannot_run(dirs):
+    import solara
+    from solara.widgets import HTML
+
+    from viz.app import Controls, Views, use_tab_state
+
+    allowed, _ = dirs
+    (allowed / "far.yaml").write_text(FAR.format(day="9999-12-27"))
+    (allowed / "late.yaml").write_text(FAR.format(day="9999-11-29"))
+    box = {}
+
+    @solara.component
+    def Probe():
+        st = use_tab_state()
+        box["st"] = st
+        with solara.Row():
+            Controls(st)
+            Views(st)
+
+    _, rc = solara.render(Probe(), handle_error=False)
+    st = box["st"]
+    st.step()
+    before = st.session
+    st.set_path("far.yaml")
+    st.reset()
+    assert st.error.value.startswith("far.yaml: the run cannot start")
+    assert st.session is before  # the previous run stays and still steps
+    st.step()
+    assert st.session.steps == 2
+    st.set_path("/dev/zero")
+    assert st.error.value.startswith(REFUSED)
+    st.set_path("late.yaml")
+    st.reset()
+    assert st.error.value == "" and st.session.spec.name == "far"
+    for _ in range(8):
+        st.step()  # the 5th week fails: reported, the page keeps rendering
+    assert st.session.done and st.error.value.startswith("week 5 could not be run")
+    html = [w.unsafe_innerHTML for w in rc.find(HTML).widgets]
+    assert any('class="abm-week">4<' in h for h in html)
+    assert any("week 5 could not be run" in h for h in html)
+    rc.close()
