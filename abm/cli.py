@@ -705,14 +705,39 @@ def ui(
     host: Annotated[
         str, typer.Option(help="Interface to bind (loopback by default).")
     ] = "127.0.0.1",
+    scenario_dir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--scenario-dir",
+            help="Folder the page may open scenario files from, besides the library "
+            "(repeatable; default: the current directory).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the browser UI (Solara, offline) at http://HOST:PORT until interrupted."""
+    """Serve the browser UI (Solara, offline) at http://HOST:PORT until interrupted.
+
+    The page's YAML-path field opens only .yaml/.yml files under the library and
+    the --scenario-dir folders, each in a worker process with a time limit.
+    """
     try:
-        from viz.server import serve
+        from viz.server import is_loopback, serve
     except ImportError as exc:  # pragma: no cover - viz ships with the package
         _fail(f"the UI package is missing ({exc}); reinstall the project")
+    dirs = list(scenario_dir or [Path.cwd()])
+    for d in dirs:
+        if not d.is_dir():
+            _fail(f"--scenario-dir {d}: not a folder")
+    if not is_loopback(host):
+        console.print(
+            f"[yellow]warning: --host {host} makes the UI reachable from the network, and it "
+            "has no authentication: anyone who can reach this port can run scenarios "
+            "and open the scenario files under the allowed folders[/yellow]",
+            highlight=False,
+        )
+    shown = ", ".join(str(d.resolve()) for d in dirs)
+    console.print(f"Scenario files: the library and {shown}", highlight=False)
     console.print(f"Serving the UI at http://{host}:{port} (Ctrl+C to stop)", highlight=False)
-    serve(host=host, port=port)
+    serve(host=host, port=port, scenario_dirs=dirs)
 
 
 if __name__ == "__main__":

@@ -279,7 +279,7 @@ def chart_svg(
             f"{_fmt(v)}</text>"
         )
     year = start.year + 1
-    while True:
+    while year <= date.max.year:  # a run near 9999-12-31 has no next new year
         i = (date(year, 1, 1) - start).days / 7
         if i > span:
             break
