@@ -240,40 +240,67 @@ def _identity(items: Any) -> str | None:
     if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
         return None
     for key in ("id", "name"):
-        if all(key in i for i in items):
+        if all(
+            isinstance(i.get(key), str | int) and not isinstance(i.get(key), bool) for i in items
+        ):
             return key
     return None
 
 
-def _merge_named(base: list[dict[str, Any]], override: list[dict[str, Any]], key: str) -> list:
+def _merge_named(
+    base: list[dict[str, Any]], override: list[dict[str, Any]], key: str, loc: Loc
+) -> list:
+    first: dict[Any, int] = {}
+    for n, item in enumerate(override):
+        if item[key] in first:
+            raise ScenarioCheckError(
+                (*loc, n, key),
+                f"{item[key]!r} is repeated in this list (items [{first[item[key]]}] and [{n}]); "
+                "give each item once",
+            )
+        first[item[key]] = n
     out = [copy.deepcopy(i) for i in base]
     index = {i[key]: n for n, i in enumerate(out)}
-    for item in override:
+    for n, item in enumerate(override):
         if item.get("remove") is True:
+            if item[key] not in index:
+                raise ScenarioCheckError(
+                    (*loc, n, key), f"no item {item[key]!r} to remove in the scenario extended"
+                )
             out = [i for i in out if i[key] != item[key]]
             index = {i[key]: n for n, i in enumerate(out)}
         elif item[key] in index:
-            out[index[item[key]]] = deep_merge(out[index[item[key]]], item)
+            out[index[item[key]]] = deep_merge(out[index[item[key]]], item, (*loc, n))
         else:
             index[item[key]] = len(out)
             out.append(copy.deepcopy(item))
     return out
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: dict[str, Any], loc: Loc = ()) -> dict[str, Any]:
     """Merge ``override`` into a copy of ``base``.
 
     Mappings merge key by key. Lists of named items (every item has an
     ``id``, or every item a ``name``, in both lists) merge item by item: an
     override item changes the base item with the same id/name, a new one is
     appended, and ``{id: X, remove: true}`` deletes X. Other values replace.
+
+    Args:
+        base: The content merged into.
+        override: The content that wins.
+        loc: Where ``override`` sits in the scenario (for the messages).
+
+    Raises:
+        ScenarioCheckError: for a name given twice in one list of ``override``, or
+            the removal of an item ``base`` does not have.
     """
     out = copy.deepcopy(base)
     for key, value in override.items():
+        sub = (*loc, str(key))
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
+            out[key] = deep_merge(out[key], value, sub)
         elif (ident := _identity(out.get(key))) and _identity(value) == ident:
-            out[key] = _merge_named(out[key], value, ident)
+            out[key] = _merge_named(out[key], value, ident, sub)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -299,6 +326,8 @@ def overrides_from(params: dict[str, Any]) -> dict[str, Any]:
             if "[" in part and part.endswith("]"):
                 key, item = part[:-1].split("[", 1)
                 items = node.setdefault(key, [])
+                if not isinstance(items, list):
+                    raise scenario_error(path, (), f"{key!r} is both a field and a list")
                 entry = next((e for e in items if e.get("name", e.get("id")) == item), None)
                 if entry is None:
                     entry = {"id": item} if item.startswith(("US-", "CN-")) else {"name": item}
@@ -312,6 +341,8 @@ def overrides_from(params: dict[str, Any]) -> dict[str, Any]:
                 node[part] = value
             else:
                 node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise scenario_error(path, (), f"{part!r} is both a value and a mapping")
     return out
 
 
@@ -385,9 +416,12 @@ def _apply_calibration(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     fitted = read_yaml(cal_path).get("fitted") or {}
     if not isinstance(fitted, dict):
         raise scenario_error(cal_path, ("fitted",), "expected a mapping of key.path: value")
+    for key in fitted:
+        if not isinstance(key, str):
+            raise scenario_error(cal_path, ("fitted", str(key)), "expected a key.path (text)")
     try:
         return deep_merge(data, overrides_from(fitted))
-    except ScenarioError as exc:
+    except (ScenarioError, ScenarioCheckError) as exc:
         raise scenario_error(cal_path, ("fitted",), str(exc)) from None
 
 
@@ -417,7 +451,10 @@ def _raw_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]
             "and the scenario library)",
         )
     base = _raw_with_extends(parent_path, (*seen, real))
-    merged = deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
+    try:
+        merged = deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
+    except ScenarioCheckError as exc:
+        raise ScenarioError(first_error(path, exc)) from None
     merged["extends"] = parent
     return merged
 
@@ -438,7 +475,10 @@ def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | None = N
     path = resolve_path(name_or_path)
     raw = _raw_with_extends(path)
     if overrides:
-        raw = deep_merge(raw, overrides)
+        try:
+            raw = deep_merge(raw, overrides)
+        except ScenarioCheckError as exc:
+            raise ScenarioError(first_error(path, exc, prefix="(overrides) ")) from None
     try:
         check_sources(raw, load_references(), f"scenarios/{REFERENCES_FILE}")
         return Scenario.model_validate(raw)
