@@ -66,12 +66,11 @@ class _Bounded:
         size: dict[int, int] = {}
         height: dict[int, int] = {}
         entered: set[int] = set()
-        stack: list[tuple[yaml.Node, Loc, bool]] = [(root, (), False)]
+        stack: list[tuple[yaml.Node, Loc, list | None]] = [(root, (), None)]
         while stack:
-            node, loc, leaving = stack.pop()
+            node, loc, kids = stack.pop()
             nid = id(node)
-            kids = _children(node, loc)
-            if leaving:
+            if kids is not None:  # leaving: every child is done
                 entered.discard(nid)
                 size[nid] = 1 + sum(size[id(k)] for k, _ in kids)
                 height[nid] = 1 + max((height[id(k)] for k, _ in kids), default=0)
@@ -91,18 +90,22 @@ class _Bounded:
                 continue
             if nid in entered:
                 raise ScenarioCheckError(loc, f"an alias refers to itself (line {_line(node)})")
-            if isinstance(node, yaml.ScalarNode) and node.tag == _TIMESTAMP_TAG:
-                try:
-                    self.construct_yaml_timestamp(node)  # type: ignore[attr-defined]
-                except ValueError as exc:
-                    raise ScenarioCheckError(
-                        loc, f"{node.value!r} is not a date on the calendar ({exc})"
-                    ) from None
+            if isinstance(node, yaml.ScalarNode):
+                size[nid], height[nid] = 1, 1
+                if node.tag == _TIMESTAMP_TAG:
+                    try:
+                        self.construct_yaml_timestamp(node)  # type: ignore[attr-defined]
+                    except ValueError as exc:
+                        raise ScenarioCheckError(
+                            loc, f"{node.value!r} is not a date on the calendar ({exc})"
+                        ) from None
+                continue
             if isinstance(node, yaml.MappingNode):
                 _check_unique_keys(node, loc)
+            kids = _children(node, loc)
             entered.add(nid)
-            stack.append((node, loc, True))
-            stack.extend((k, kloc, False) for k, kloc in reversed(kids))
+            stack.append((node, loc, kids))
+            stack.extend((k, kloc, None) for k, kloc in reversed(kids))
 
 
 def _line(node: yaml.Node) -> int:
