@@ -19,6 +19,7 @@ from rich.table import Table
 
 from abm.engine.metrics import METRICS, catalogue_markdown
 from abm.scenario import ScenarioError, library_names, load_scenario, resolve_path
+from abm.scenario.schema import MAX_SEED, MAX_WEEKS
 
 app = typer.Typer(
     help="Agent-based model of the AI-compute supply chain under export controls.",
@@ -32,6 +33,8 @@ console = Console()
 err = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
+MAX_SEED_COUNT = 10_000
+"""Most seeds per scenario in a batch or a validation: 10,000 baseline runs are days of CPU."""
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
@@ -39,18 +42,26 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     raise typer.Exit(code)
 
 
+def _check_range(option: str, value: int | None, low: int, high: int) -> None:
+    """Exit 2 with one line unless ``value`` (if given) is in ``low..high``."""
+    if value is not None and not low <= value <= high:
+        _fail(f"{option}: expected a whole number from {low:,} to {high:,}, got {value}")
+
+
 @app.command()
 def run(
     scenario: Annotated[str, typer.Argument(help="Library name (e.g. baseline) or YAML path.")],
-    seed: Annotated[int, typer.Option(help="Seed of every random stream.")] = 1,
+    seed: Annotated[int, typer.Option(help=f"Seed of every random stream (0..{MAX_SEED}).")] = 1,
     weeks: Annotated[
-        int | None, typer.Option(min=1, help="Weeks to run (default: horizon).")
+        int | None, typer.Option(help=f"Weeks to run, 1..{MAX_WEEKS} (default: horizon).")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the run's files.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a run already in --out.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar or summary.")] = False,
 ) -> None:
     """Run a scenario headless and write metrics, events, agents and a manifest."""
+    _check_range("--seed", seed, 0, MAX_SEED)
+    _check_range("--weeks", weeks, 1, MAX_WEEKS)
     from abm.engine.model import SupplyChainModel
     from abm.runs.outputs import OutputError, prepare_out_dir, write_run
     from abm.runs.summary import run_summary
@@ -256,8 +267,10 @@ def batch(
     scenarios: Annotated[
         list[str] | None, typer.Argument(help="Library names or YAML paths.")
     ] = None,
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds 1..N for every scenario.")] = 1,
-    weeks: Annotated[int | None, typer.Option(min=1, help="Horizon override.")] = None,
+    seeds: Annotated[
+        int, typer.Option(help=f"Seeds 1..N for every scenario (N <= {MAX_SEED_COUNT:,}).")
+    ] = 1,
+    weeks: Annotated[int | None, typer.Option(help=f"Horizon override (1..{MAX_WEEKS}).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (1: in-process).")] = 1,
     engine: Annotated[str, typer.Option(help="local or dask")] = "local",
     address: Annotated[str | None, typer.Option(help="tcp://HOST:PORT of a Dask scheduler")] = None,
@@ -267,6 +280,8 @@ def batch(
     resume: Annotated[bool, typer.Option(help="Finish a batch already in --out.")] = False,
 ) -> None:
     """Run scenarios x seeds x sweeps, locally or on Dask; exit 1 if some runs failed."""
+    _check_range("--seeds", seeds, 1, MAX_SEED_COUNT)
+    _check_range("--weeks", weeks, 1, MAX_WEEKS)
     from abm.runs.batch import BatchError, BatchSpec, load_spec, parse_sweeps, run_batch
 
     if engine not in ("local", "dask"):
@@ -422,7 +437,9 @@ def _new_out(out: Path | None, command: str) -> Path:
 
 @app.command()
 def validate(
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds 1..N of the baseline.")] = 20,
+    seeds: Annotated[
+        int, typer.Option(help=f"Seeds 1..N of the baseline (N <= {MAX_SEED_COUNT:,}).")
+    ] = 20,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
     out: Annotated[
         Path | None, typer.Option(help="New folder for the runs (default out/validate-<time>).")
@@ -432,6 +449,7 @@ def validate(
     targets: Annotated[Path | None, typer.Option(help="Targets file.")] = None,
 ) -> None:
     """Run the baseline over N seeds and check every calibration target; exit 1 on a failure."""
+    _check_range("--seeds", seeds, 1, MAX_SEED_COUNT)
     from abm.analysis.validation import validate as run_validation
     from abm.analysis.validation import write_report
 

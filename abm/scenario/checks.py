@@ -54,6 +54,14 @@ def check_scenario(sc: Scenario) -> None:
     foundry_nodes = {(f.name, n.node) for f in w.foundries for n in f.nodes}
     packagers = {p.name for p in w.packagers}
     memory = {m.name for m in w.memory_makers}
+    for i, f in enumerate(w.foundries):
+        nodes: set[str] = set()
+        for j, n in enumerate(f.nodes):
+            if n.node in nodes:
+                raise ScenarioCheckError(
+                    ("world", "foundries", i, "nodes", j, "node"), f"duplicate node {n.node!r}"
+                )
+            nodes.add(n.node)
     for i, p in enumerate(w.products):
         where: Loc = ("world", "products", i)
         if p.name in product_names:
@@ -167,6 +175,13 @@ def check_policies(sc: Scenario, product_names: set[str]) -> None:
                     (*where, "end_users"), f"{u!r} is not a cloud, lab or broker"
                 )
         for j, clause in enumerate(r.controlled):
+            # written {} in the file (the engine's reactions build such clauses on purpose)
+            if not clause.model_fields_set:
+                raise ScenarioCheckError(
+                    (*where, "controlled", j),
+                    "an empty clause matches every GPU; give a condition (products, variant or "
+                    "a threshold), or write {kind: gpu} to control every GPU on purpose",
+                )
             for prod in clause.products or []:
                 if prod not in product_names:
                     raise ScenarioCheckError(
