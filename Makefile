@@ -1,7 +1,7 @@
 # Developer entry points. `make` alone creates/updates the virtualenv in .venv.
 #   make test [PYTEST_ARGS='-k foo']   run the test suite
 #   make ui                            start the UI (abm ui)
-#   make lint / make format            ruff checks / fixes
+#   make lint / make format            ruff + mypy checks / ruff fixes
 #   make bench [BENCH_ARGS=--quick]    benchmark suite -> bench/results.json (abm bench)
 #   make clean                         remove .venv and caches
 #   make PYTHON=/path/to/python3.12    choose the interpreter used to create .venv
@@ -58,6 +58,7 @@ lint: venv
 	@status=0; \
 	$(VENV)/bin/ruff check . || status=1; \
 	$(VENV)/bin/ruff format --check . || status=1; \
+	$(VENV)/bin/mypy || status=1; \
 	exit $$status
 
 format: venv
@@ -65,5 +66,5 @@ format: venv
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis
 	find . -path ./.git -prune -o -type d -name __pycache__ -exec rm -rf {} +

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from abm.engine.metrics import METRICS, catalogue_markdown
 from abm.scenario import ScenarioError, library_names, load_scenario, resolve_path
+from abm.scenario.schema import MAX_SEED, MAX_WEEKS
 
 app = typer.Typer(
     help="Agent-based model of the AI-compute supply chain under export controls.",
@@ -33,6 +34,8 @@ err = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+MAX_SEED_COUNT = 10_000
+"""Most seeds per scenario in a batch or a validation: 10,000 baseline runs are days of CPU."""
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
@@ -40,18 +43,26 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     raise typer.Exit(code)
 
 
+def _check_range(option: str, value: int | None, low: int, high: int) -> None:
+    """Exit 2 with one line unless ``value`` (if given) is in ``low..high``."""
+    if value is not None and not low <= value <= high:
+        _fail(f"{option}: expected a whole number from {low:,} to {high:,}, got {value}")
+
+
 @app.command()
 def run(
     scenario: Annotated[str, typer.Argument(help="Library name (e.g. baseline) or YAML path.")],
-    seed: Annotated[int, typer.Option(help="Seed of every random stream.")] = 1,
+    seed: Annotated[int, typer.Option(help=f"Seed of every random stream (0..{MAX_SEED}).")] = 1,
     weeks: Annotated[
-        int | None, typer.Option(min=1, help="Weeks to run (default: horizon).")
+        int | None, typer.Option(help=f"Weeks to run, 1..{MAX_WEEKS} (default: horizon).")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the run's files.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a run already in --out.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar or summary.")] = False,
 ) -> None:
     """Run a scenario headless and write metrics, events, agents and a manifest."""
+    _check_range("--seed", seed, 0, MAX_SEED)
+    _check_range("--weeks", weeks, 1, MAX_WEEKS)
     from abm.engine.model import SupplyChainModel
     from abm.runs.outputs import OutputError, prepare_out_dir, write_run
     from abm.runs.summary import run_summary
@@ -271,8 +282,10 @@ def batch(
     scenarios: Annotated[
         list[str] | None, typer.Argument(help="Library names or YAML paths.")
     ] = None,
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds 1..N for every scenario.")] = 1,
-    weeks: Annotated[int | None, typer.Option(min=1, help="Horizon override.")] = None,
+    seeds: Annotated[
+        int, typer.Option(help=f"Seeds 1..N for every scenario (N <= {MAX_SEED_COUNT:,}).")
+    ] = 1,
+    weeks: Annotated[int | None, typer.Option(help=f"Horizon override (1..{MAX_WEEKS}).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (1: in-process).")] = 1,
     engine: Annotated[str, typer.Option(help="local or dask")] = "local",
     address: Annotated[str | None, typer.Option(help="tcp://HOST:PORT of a Dask scheduler")] = None,
@@ -307,6 +320,8 @@ def batch(
 
     Ctrl-C stops the batch, records what is on disk and prints how to resume (exit 130).
     """
+    _check_range("--seeds", seeds, 1, MAX_SEED_COUNT)
+    _check_range("--weeks", weeks, 1, MAX_WEEKS)
     from click.core import ParameterSource
 
     from abm.runs.batch import (
@@ -342,7 +357,7 @@ def batch(
             if not scenarios:
                 _fail("give SCENARIO names (or --spec FILE)")
             bspec = BatchSpec(
-                scenarios=scenarios, seeds=seeds, weeks=weeks, sweep=parse_sweeps(sweep or [])
+                scenarios=scenarios or [], seeds=seeds, weeks=weeks, sweep=parse_sweeps(sweep or [])
             )
         for name in bspec.scenarios:
             load_scenario(name)  # fail fast on a bad scenario, before any worker starts
@@ -352,7 +367,7 @@ def batch(
                 bspec,
                 out,
                 workers=workers,
-                engine=engine,
+                engine="dask" if engine == "dask" else "local",  # checked above
                 address=address,
                 resume=resume,
                 progress=progress,
@@ -433,11 +448,12 @@ def compare(
     """Scenario bands (median, 5-95 %), KPI differences vs the baseline, fan charts."""
     from abm.analysis.compare import compare_report, kpi_table
 
-    metrics = None
+    metrics: list[tuple[str, str]] | None = None
     if metric:
         try:
-            metrics = [tuple(m.split(":", 1)) for m in metric]
-            assert all(len(m) == 2 for m in metrics)
+            pairs = [tuple(m.split(":", 1)) for m in metric]
+            assert all(len(m) == 2 for m in pairs)
+            metrics = [(m[0], m[1]) for m in pairs]
         except AssertionError:
             _fail("--metric: expected name:scope, e.g. compute_stock_h100e:CN")
     try:
@@ -542,7 +558,9 @@ def _new_out(out: Path | None, command: str) -> Path:
 
 @app.command()
 def validate(
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds 1..N of the baseline.")] = 20,
+    seeds: Annotated[
+        int, typer.Option(help=f"Seeds 1..N of the baseline (N <= {MAX_SEED_COUNT:,}).")
+    ] = 20,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
     out: Annotated[
         Path | None, typer.Option(help="New folder for the runs (default out/validate-<time>).")
@@ -552,6 +570,7 @@ def validate(
     targets: Annotated[Path | None, typer.Option(help="Targets file.")] = None,
 ) -> None:
     """Run the baseline over N seeds and check every calibration target; exit 1 on a failure."""
+    _check_range("--seeds", seeds, 1, MAX_SEED_COUNT)
     from abm.analysis.validation import validate as run_validation
     from abm.analysis.validation import write_report
 
@@ -630,6 +649,21 @@ logs_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(logs_app, name="logs")
+EXIT_TIMEOUT = 124
+"""Exit code of a log query stopped at its time limit (as coreutils ``timeout``)."""
+EXIT_INTERRUPTED = 130
+"""Exit code after Ctrl-C (128 + SIGINT)."""
+LOG_TIMEOUT_S = 60.0
+"""Default `--timeout`: `abm.analysis.logs.DEFAULT_TIMEOUT_S` (that module loads DuckDB)."""
+TimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        min=0,
+        metavar="SECONDS",
+        help="Stop a statement that runs longer than this (0: no limit).",
+    ),
+]
 
 
 @logs_app.callback()
@@ -641,27 +675,81 @@ def logs_main(
     ctx.obj = out
 
 
-def _connect(ctx: typer.Context):
-    from abm.analysis.logs import ResultsError, connect
+@contextmanager
+def _logs_errors(out: Path) -> Iterator[None]:
+    """Every failure of a ``logs`` command on OUT as one line and an exit code, no traceback."""
+    import duckdb
+
+    from abm.analysis.logs import (
+        QueryFailed,
+        QueryRefused,
+        QueryTimeout,
+        ResultsError,
+        describe_error,
+        find_runs,
+    )
 
     try:
-        return connect(ctx.obj)
-    except ResultsError as exc:
+        yield
+    except KeyboardInterrupt:
+        _fail("interrupted", EXIT_INTERRUPTED)
+    except QueryTimeout as exc:
+        _fail(f"{exc} (raise it with --timeout SECONDS)", EXIT_TIMEOUT)
+    except (ResultsError, QueryRefused, QueryFailed) as exc:
         _fail(str(exc))
+    except duckdb.Error as exc:  # a statement of trace or report (our SQL, not the user's)
+        try:
+            runs = find_runs(out)
+        except ResultsError:
+            runs = []
+        _fail(str(describe_error(exc, runs)))
 
 
-def _emit(relation, csv: bool, parquet: Path | None) -> None:
+def _connect(ctx: typer.Context, timeout: float | None = None):
+    from abm.analysis.logs import DEFAULT_TIMEOUT_S, connect
+
+    return connect(ctx.obj, DEFAULT_TIMEOUT_S if timeout is None else timeout)
+
+
+def _emit(con, table, csv: bool, parquet: Path | None) -> None:
+    """Show an Arrow result, or write it: the tool writes files, never the query."""
     if parquet is not None:
-        relation.write_parquet(str(parquet))
+        _write_parquet(table, parquet)
         console.print(f"wrote {parquet}", highlight=False)
-    elif csv:
-        relation.to_df().to_csv(sys.stdout, index=False)
+        return
+    df = con.from_arrow(table).to_df()
+    if csv:
+        df.to_csv(sys.stdout, index=False)
     else:
-        df = relation.to_df()
-        table = Table(*[str(c) for c in df.columns])
+        out = Table(*[str(c) for c in df.columns])
         for row in df.itertuples(index=False):
-            table.add_row(*[_cell(v) for v in row])
-        console.print(table)
+            out.add_row(*[_cell(v) for v in row])
+        console.print(out)
+
+
+def _write_parquet(table, path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from abm.runs.outputs import atomic_write
+
+    if not path.parent.is_dir():
+        _fail(f"--parquet {path}: no folder {path.parent}")
+    if path.is_dir():
+        _fail(f"--parquet {path}: is a folder")
+    try:
+        atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    except OSError as exc:
+        _fail(f"--parquet {path}: cannot write ({exc.strerror or exc})")
+
+
+def _refuse_log_file(out: Path, path: Path) -> None:
+    """``--parquet`` may not overwrite a file of a run in the results folder."""
+    from abm.analysis.logs import TABLES, find_runs
+
+    target = path.resolve()
+    for run in find_runs(out):
+        if target in {(run / name).resolve() for name in (*TABLES, "manifest.json")}:
+            _fail(f"--parquet {path}: is a log file of {run}; choose another file")
 
 
 def _cell(value: object) -> str:
@@ -677,13 +765,16 @@ def logs_summary(
     ctx: typer.Context,
     by: Annotated[str, typer.Option(help="agent, family or region")] = "family",
     csv: Annotated[bool, typer.Option(help="CSV on standard output.")] = False,
+    timeout: TimeoutOption = LOG_TIMEOUT_S,
 ) -> None:
     """Counts and volumes by event type per agent, family or region."""
-    from abm.analysis.logs import summary
+    from abm.analysis.logs import fetch, summary_sql
 
     if by not in ("agent", "family", "region"):
         _fail(f"--by: expected agent, family or region, got {by!r}")
-    _emit(summary(_connect(ctx), by), csv, None)
+    with _logs_errors(ctx.obj):
+        con = _connect(ctx, timeout)
+        _emit(con, fetch(con, summary_sql(by)), csv, None)
 
 
 @logs_app.command("query")
@@ -692,19 +783,21 @@ def logs_query(
     sql: Annotated[str, typer.Argument(help="One read-only SQL statement over the views.")],
     csv: Annotated[bool, typer.Option(help="CSV on standard output.")] = False,
     parquet: Annotated[Path | None, typer.Option(help="Write the result to this file.")] = None,
+    timeout: TimeoutOption = LOG_TIMEOUT_S,
 ) -> None:
-    """DuckDB SQL over views events, metrics, agents, runs (and table edges); read-only."""
-    import duckdb
+    """DuckDB SQL over views events, metrics, agents, runs (and table edges).
 
-    from abm.analysis.logs import QueryRefused, query
+    The query runs in a sandbox: it may read the logs of OUT and nothing else,
+    write nothing, change no setting, load no extension; it stops after
+    --timeout seconds. --parquet and --csv are written by abm, not by the query.
+    """
+    from abm.analysis.logs import fetch
 
-    con = _connect(ctx)
-    try:
-        _emit(query(con, sql), csv, parquet)
-    except QueryRefused as exc:
-        _fail(str(exc))
-    except duckdb.Error as exc:
-        _fail(f"query failed: {str(exc).splitlines()[0]}")
+    with _logs_errors(ctx.obj):
+        if parquet is not None:
+            _refuse_log_file(ctx.obj, parquet)
+        con = _connect(ctx, timeout)
+        _emit(con, fetch(con, sql), csv, parquet)
 
 
 @logs_app.command("trace")
@@ -719,17 +812,15 @@ def logs_trace(
     """Why was AGENT short? The chain of orders, allocations, rules and constraints."""
     from datetime import date
 
-    from abm.analysis.logs import ResultsError, format_trace, trace
+    from abm.analysis.logs import format_trace, trace
 
-    con = _connect(ctx)
     try:
         day = date.fromisoformat(at) if at else None
     except ValueError:
         _fail(f"--at: expected a date YYYY-MM-DD, got {at!r}")
-    try:
+    with _logs_errors(ctx.obj):
+        con = _connect(ctx)
         console.print(format_trace(trace(con, agent, day, run)), highlight=False, soft_wrap=True)
-    except ResultsError as exc:
-        _fail(str(exc))
 
 
 @logs_app.command("report")
@@ -740,13 +831,10 @@ def logs_report(
     ] = None,
 ) -> None:
     """A self-contained HTML report (heat map, flows, denials, rationing, traces)."""
-    from abm.analysis.logs import ResultsError
     from abm.analysis.report import write_report
 
-    try:
+    with _logs_errors(ctx.obj):
         path = write_report(ctx.obj, dest)
-    except ResultsError as exc:
-        _fail(str(exc))
     console.print(f"wrote {path}", highlight=False)
 
 
@@ -756,14 +844,39 @@ def ui(
     host: Annotated[
         str, typer.Option(help="Interface to bind (loopback by default).")
     ] = "127.0.0.1",
+    scenario_dir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--scenario-dir",
+            help="Folder the page may open scenario files from, besides the library "
+            "(repeatable; default: the current directory).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the browser UI (Solara, offline) at http://HOST:PORT until interrupted."""
+    """Serve the browser UI (Solara, offline) at http://HOST:PORT until interrupted.
+
+    The page's YAML-path field opens only .yaml/.yml files under the library and
+    the --scenario-dir folders, each in a worker process with a time limit.
+    """
     try:
-        from viz.server import serve
+        from viz.server import is_loopback, serve
     except ImportError as exc:  # pragma: no cover - viz ships with the package
         _fail(f"the UI package is missing ({exc}); reinstall the project")
+    dirs = list(scenario_dir or [Path.cwd()])
+    for d in dirs:
+        if not d.is_dir():
+            _fail(f"--scenario-dir {d}: not a folder")
+    if not is_loopback(host):
+        console.print(
+            f"[yellow]warning: --host {host} makes the UI reachable from the network, and it "
+            "has no authentication: anyone who can reach this port can run scenarios "
+            "and open the scenario files under the allowed folders[/yellow]",
+            highlight=False,
+        )
+    shown = ", ".join(str(d.resolve()) for d in dirs)
+    console.print(f"Scenario files: the library and {shown}", highlight=False)
     console.print(f"Serving the UI at http://{host}:{port} (Ctrl+C to stop)", highlight=False)
-    serve(host=host, port=port)
+    serve(host=host, port=port, scenario_dirs=dirs)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _baseline_once(seed: int, weeks: int | None) -> tuple[float, float, int]:
+def _baseline_once(seed: int, weeks: int | None) -> tuple[float, float, float, float, int]:
     from abm.engine.model import SupplyChainModel
     from abm.runs.outputs import write_run
 

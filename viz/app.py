@@ -18,6 +18,7 @@ import solara.lab
 
 from abm.scenario import ScenarioError, library_names
 from viz.levers import LEVERS
+from viz.loading import one_line
 from viz.session import DEFAULT_SCENARIO, DEFAULT_SEED, RunConfig, Session, scenario_defaults
 from viz.wording import SEVERITY
 
@@ -162,10 +163,16 @@ class TabState:
         self.version.set(self.version.value + 1)
 
     def step(self) -> None:
-        """One week forward, shown live."""
+        """One week forward, shown live (a week that fails is reported, the page stays)."""
         self.session.step(1)
+        self.show_failure()
         self.replay.set(None)
         self.bump()
+
+    def show_failure(self) -> None:
+        """Put the run's failure, if any, in the error line."""
+        if self.session.failure:
+            self.error.set(self.session.failure)
 
     def reset(self) -> None:
         """Build a new run from the picked scenario and the levers."""
@@ -174,7 +181,7 @@ class TabState:
         try:
             new = Session(RunConfig(scenario=source, levers=dict(self.levers.value)))
         except (ScenarioError, OSError, ValueError) as exc:
-            self.error.set(str(exc))
+            self.error.set(one_line(str(exc)))
             return
         self.error.set("")
         self.holder["session"] = new
@@ -202,7 +209,7 @@ class TabState:
             self.levers.set(scenario_defaults(source, int(seed)))
             self.error.set("")
         except (ScenarioError, OSError, ValueError) as exc:
-            self.error.set(str(exc))
+            self.error.set(one_line(str(exc)))
 
     def set_lever(self, key: str, value: float) -> None:
         """Stage a lever value (applied on Reset)."""
@@ -222,6 +229,7 @@ class TabState:
                 await asyncio.sleep(max(0.0, (done + 1) / rate - (time.perf_counter() - t0)))
                 continue
             s.step(min(due, MAX_STEPS_PER_FRAME))
+            self.show_failure()
             done += due  # a slow machine skips frames, not the pace
             self.replay.set(None)
             self.bump()

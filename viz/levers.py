@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from abm.scenario import Scenario
+from abm.scenario import ConsumerSurge, FoundrySpec, PackagerSpec, Scenario, Threshold
 
 
 @dataclass(frozen=True)
@@ -107,16 +107,16 @@ def headline_tpp(spec: Scenario) -> float | None:
     return float(max(bounds.items(), key=lambda kv: (kv[1], -kv[0]))[0])
 
 
-def _cowos(spec: Scenario) -> Any:
+def _cowos(spec: Scenario) -> PackagerSpec | None:
     return next((p for p in spec.world.packagers if "cowos" in p.name.lower()), None)
 
 
-def _domestic_foundry(spec: Scenario) -> Any:
+def _domestic_foundry(spec: Scenario) -> FoundrySpec | None:
     return next((f for f in spec.world.foundries if f.country == "CN"), None)
 
 
-def _surges(spec: Scenario) -> list[Any]:
-    return [s for s in spec.shocks if s.kind == "consumer_surge"]
+def _surges(spec: Scenario) -> list[ConsumerSurge]:
+    return [s for s in spec.shocks if isinstance(s, ConsumerSurge)]
 
 
 def lever_defaults(spec: Scenario, seed: int = 1) -> dict[str, float | None]:
@@ -135,21 +135,28 @@ def lever_defaults(spec: Scenario, seed: int = 1) -> dict[str, float | None]:
     }
 
 
-def _changed(values: dict[str, float | None], defaults: dict[str, float | None], key: str) -> bool:
-    """True when the user moved a lever off the scenario's value.
+def _moved(
+    values: dict[str, float | None], defaults: dict[str, float | None], key: str
+) -> tuple[float, float] | None:
+    """``(scenario's value, lever's value)`` when the user moved a lever off it, else None.
 
     A slider snaps to its step, so a value within half a step of the scenario's own
     (e.g. the calibrated CoWoS growth 5.664 shown as 5.7) counts as unchanged.
     """
     v, d = values.get(key), defaults.get(key)
     if v is None or d is None:
-        return False
+        return None
     lever = next((lv for lv in LEVERS if lv.key == key), None)
     tol = lever.step / 2 if lever is not None and key != "seed" else 1e-9
-    return abs(v - d) > tol + 1e-9
+    return (d, v) if abs(v - d) > tol + 1e-9 else None
 
 
-def _move_tpp(threshold: Any, old: float, new: float) -> dict[str, Any]:
+def _changed(values: dict[str, float | None], defaults: dict[str, float | None], key: str) -> bool:
+    """True when the user moved a lever off the scenario's value (see :func:`_moved`)."""
+    return _moved(values, defaults, key) is not None
+
+
+def _move_tpp(threshold: Threshold, old: float, new: float) -> dict[str, Any]:
     out = threshold.model_dump(exclude_unset=True)
     for bound, value in out.items():
         if value is not None and math.isclose(value, old):
@@ -179,8 +186,8 @@ def lever_overrides(spec: Scenario, values: dict[str, float | None]) -> dict[str
     """
     defaults = lever_defaults(spec)
     out: dict[str, Any] = {}
-    if _changed(values, defaults, "tpp_threshold"):
-        old, new = defaults["tpp_threshold"], float(values["tpp_threshold"])
+    if (tpp := _moved(values, defaults, "tpp_threshold")) is not None:
+        old, new = tpp[0], float(tpp[1])
         rules = []
         for rule in spec.policies:
             clauses = []
@@ -196,33 +203,32 @@ def lever_overrides(spec: Scenario, values: dict[str, float | None]) -> dict[str
                 rules.append({"id": rule.id, "controlled": clauses})
         if rules:
             out["policies"] = rules
-    if _changed(values, defaults, "enforcement"):
-        out["enforcement"] = float(values["enforcement"])
+    if (enforcement := _moved(values, defaults, "enforcement")) is not None:
+        out["enforcement"] = float(enforcement[1])
     world: dict[str, Any] = {}
-    if _changed(values, defaults, "cowos_growth"):
+    # a lever has a scenario value (so it can move) only when its target exists
+    cowos = _cowos(spec)
+    if cowos is not None and (growth := _moved(values, defaults, "cowos_growth")) is not None:
         world["packagers"] = [
-            {
-                "name": _cowos(spec).name,
-                "growth": {"max_growth_per_year": float(values["cowos_growth"])},
-            }
+            {"name": cowos.name, "growth": {"max_growth_per_year": float(growth[1])}}
         ]
-    if _changed(values, defaults, "domestic_yield"):
-        foundry = _domestic_foundry(spec)
+    foundry = _domestic_foundry(spec)
+    if foundry is not None and (yf := _moved(values, defaults, "domestic_yield")) is not None:
         nodes = [
-            {**n.model_dump(exclude_unset=True), "yield_fraction": float(values["domestic_yield"])}
+            {**n.model_dump(exclude_unset=True), "yield_fraction": float(yf[1])}
             for n in foundry.nodes
         ]
         world["foundries"] = [{"name": foundry.name, "nodes": nodes}]
-    if _changed(values, defaults, "enterprise_growth"):
-        rate = float(values["enterprise_growth"])
+    if (enterprise := _moved(values, defaults, "enterprise_growth")) is not None:
+        rate = float(enterprise[1])
         world["enterprises"] = [
             {"name": e.name, "demand_path_h100e": _grow_path(e.demand_path_h100e, rate)}
             for e in spec.world.enterprises
         ]
     if world:
         out["world"] = world
-    if _changed(values, defaults, "surge_size"):
-        factor = float(values["surge_size"])
+    if (surge := _moved(values, defaults, "surge_size")) is not None:
+        factor = float(surge[1])
         out["shocks"] = [
             {**s.model_dump(exclude_unset=True), "factor": factor}
             if s.kind == "consumer_surge"

@@ -3,18 +3,24 @@
 A :class:`Session` is created per tab by the page (component state), so two
 tabs never share a model. Everything here is plain Python and testable
 without a browser.
+
+Library scenarios load here; a YAML path is checked and loaded by
+:mod:`viz.loading` (allowed folders only, in a worker process with a time
+limit). Building and stepping the model never raise anything but a
+:class:`RunError` with a one-line message: a scenario that validates but
+cannot run leaves the page usable.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from abm.engine.model import SupplyChainModel
-from abm.scenario import Scenario, load_scenario
+from abm.scenario import Scenario, ScenarioError, library_names, load_scenario
 from viz.levers import LEVERS, describe_levers, lever_defaults, lever_overrides
+from viz.loading import Loaded, load_file, one_line
 from viz.recorder import Recorder
 from viz.svg import NetworkView, chart_svg
 
@@ -43,13 +49,37 @@ class RunConfig:
         return int(self.levers.get("seed") or DEFAULT_SEED)
 
 
+class RunError(ScenarioError):
+    """A run that cannot be built or stepped; the message is one line for the page."""
+
+
+def is_library(scenario: str) -> bool:
+    """True for the name of a library scenario (anything else is a path, checked on load)."""
+    return scenario in library_names()
+
+
 def scenario_defaults(scenario: str, seed: int = DEFAULT_SEED) -> dict[str, float | None]:
-    """Lever values of a scenario as written (what the sliders show after picking it)."""
-    return lever_defaults(load_scenario(scenario), seed)
+    """Lever values of a scenario as written (what the sliders show after picking it).
+
+    Raises:
+        abm.scenario.ScenarioError: A one-line refusal (see :func:`viz.loading.load_file`).
+    """
+    if is_library(scenario):
+        return lever_defaults(load_scenario(scenario), seed)
+    return lever_defaults(load_file(scenario, seed=seed).plain, seed)
 
 
 def build_spec(config: RunConfig) -> tuple[Scenario, list[str]]:
-    """The scenario of a run config with its levers applied, and the moved levers in words."""
+    """The scenario of a run config with its levers applied, and the moved levers in words.
+
+    A library scenario loads in this process; a path goes through
+    :func:`viz.loading.load_file` (allowed folders, worker process, time limit).
+    """
+    if not is_library(config.scenario):
+        loaded: Loaded = load_file(
+            config.scenario, dict(config.levers), config.weeks, seed=config.seed
+        )
+        return loaded.spec, loaded.moved
     plain = load_scenario(config.scenario)
     overrides = lever_overrides(plain, config.levers)
     spec = load_scenario(config.scenario, overrides) if overrides else plain
@@ -85,17 +115,27 @@ class Session:
     Args:
         config: What to build.
 
+    Attributes:
+        failure: One line saying why the run stopped early ("" while it runs).
+
     Raises:
-        abm.scenario.ScenarioError: When the scenario or a lever value is refused.
+        abm.scenario.ScenarioError: When the scenario or a lever value is refused
+            (:class:`RunError` when it validates but the model cannot be built).
     """
 
     def __init__(self, config: RunConfig | None = None) -> None:
         self.config = config or RunConfig()
         self.spec, self.moved = build_spec(self.config)
-        self.model = SupplyChainModel(self.spec, seed=self.config.seed)
-        self.recorder = Recorder(self.model)
-        self.network = NetworkView(self.recorder)
+        try:
+            self.model = SupplyChainModel(self.spec, seed=self.config.seed)
+            self.recorder = Recorder(self.model)
+            self.network = NetworkView(self.recorder)
+        except Exception as exc:  # noqa: BLE001 - a validated scenario that cannot run
+            raise RunError(
+                one_line(f"{self.config.scenario}: the run cannot start ({_why(exc)})")
+            ) from None
         self.lock = threading.Lock()
+        self.failure = ""
 
     @property
     def steps(self) -> int:
@@ -109,16 +149,25 @@ class Session:
 
     @property
     def done(self) -> bool:
-        """True at the end of the horizon."""
-        return not self.model.running or self.steps >= self.total
+        """True at the end of the horizon (or when a week failed)."""
+        return bool(self.failure) or not self.model.running or self.steps >= self.total
 
     def step(self, n: int = 1) -> int:
-        """Advance up to ``n`` weeks, recording each; returns the steps taken."""
+        """Advance up to ``n`` weeks, recording each; returns the steps taken.
+
+        A week that fails ends the run where it is: :attr:`failure` says why in one
+        line and the weeks already recorded stay on show.
+        """
         taken = 0
         with self.lock:
             while taken < n and not self.done:
-                self.model.step()
-                self.recorder.record()
+                week = self.steps + 1
+                try:
+                    self.model.step()
+                    self.recorder.record()
+                except Exception as exc:  # noqa: BLE001 - shown in the page, never raised
+                    self.failure = one_line(f"week {week} could not be run ({_why(exc)})")
+                    break
                 taken += 1
         return taken
 
@@ -197,6 +246,10 @@ class Session:
         return f"{label} · seed {self.config.seed} · {moved}"
 
 
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 def is_path(text: str) -> bool:
     """True when the scenario field holds a YAML path rather than a library name."""
-    return text.endswith((".yaml", ".yml")) or Path(text).exists()
+    return text.endswith((".yaml", ".yml"))

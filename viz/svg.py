@@ -159,9 +159,9 @@ class NetworkView:
             tip += f", size {_fmt(f.size[i])}" + ("" if f.active[i] else ", exited")
             tip += " — shortage rising" if rising else ""
             cls = "abm-node abm-node-rising" if rising else "abm-node"
-            share = "" if s is None else f"{s:.3f}"
+            shown = "" if s is None else f"{s:.3f}"
             out.append(
-                f'<g class="{cls}" data-name="{escape(name)}" data-shortage="{share}">'
+                f'<g class="{cls}" data-name="{escape(name)}" data-shortage="{shown}">'
                 f'<circle cx="{x}" cy="{y}" r="{r:.1f}" fill="{fill}" stroke="{stroke}" '
                 f'stroke-width="{stroke_w}"><title>{escape(tip)}</title></circle>'
                 f"{self._label(x, y, r, name)}</g>"
@@ -180,7 +180,7 @@ class NetworkView:
     def _legend(self) -> str:
         y = self.h - 24
         parts = ['<g class="abm-legend" font-size="10" fill="#333">']
-        x = self.left
+        x: float = self.left
         parts.append(f'<text x="{x}" y="{y + 3}">shortage</text>')
         x += 50
         for k in range(11):
@@ -279,7 +279,7 @@ def chart_svg(
             f"{_fmt(v)}</text>"
         )
     year = start.year + 1
-    while True:
+    while year <= date.max.year:  # a run near 9999-12-31 has no next new year
         i = (date(year, 1, 1) - start).days / 7
         if i > span:
             break
@@ -291,7 +291,8 @@ def chart_svg(
         )
         year += 1
     # legend
-    lx, ly = 4, 25
+    lx: float = 4
+    ly = 25
     colours = {}
     for n, label in enumerate(lines):
         colour = REGION_COLOURS.get(label) or PALETTE[n % len(PALETTE)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mesa.discrete_space import CellAgent
 
@@ -56,7 +56,7 @@ class Firm(CellAgent):
             detail,
         )
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, float]:
         """Per-step state recorded in ``agents.parquet`` (columns not given are empty)."""
         return {}
 

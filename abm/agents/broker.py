@@ -11,12 +11,15 @@ are counted (``seized`` in the conservation identity).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from abm.agents.base import Firm
-from abm.agents.records import Shipment
+from abm.agents.records import Order, Shipment
 from abm.controls.rules import item_of
 from abm.scenario import BrokerSpec
+
+if TYPE_CHECKING:
+    from abm.engine.model import SupplyChainModel
 
 STOCK_WEEKS = 4
 """Weeks of diversion a broker keeps in stock or on order."""
@@ -32,13 +35,13 @@ class Broker(Firm):
 
     family = "broker"
 
-    def __init__(self, model: Any, spec: BrokerSpec) -> None:
+    def __init__(self, model: SupplyChainModel, spec: BrokerSpec) -> None:
         super().__init__(model, spec.name, spec.country, spec.region)
         self.spec = spec
         self.draws = model.stream("detection", spec.name)
         self.stock: dict[str, int] = {}
         self.cost: dict[str, float] = {}
-        self.open_orders: list[Any] = []
+        self.open_orders: list[Order] = []
         self.diverted_this_week = 0
         self.seized_this_week = 0
         self.revenue_this_week = 0.0
@@ -163,7 +166,7 @@ class Broker(Firm):
                 )
         self.stock = {k: v for k, v in self.stock.items() if v > 0}
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, float]:
         """Stock and flows."""
         return {
             "inventory_units": float(self.stock_units()),

@@ -13,28 +13,36 @@ cancels when lead times fall.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from abm.agents.base import Firm
 from abm.agents.ordering import HoltForecast
+from abm.agents.products import Product
 from abm.agents.records import Order, Shipment
 from abm.scenario import BuyerSpec
+
+if TYPE_CHECKING:
+    from abm.agents.vendor import GPUVendor
+    from abm.engine.model import SupplyChainModel
+
+Cohort = tuple[str, int, int]
+"""Installed units of one delivery: ``(product, units, install_step)``."""
 
 
 class Buyer(Firm):
     """A firm that owns a fleet of GPUs.
 
     Attributes:
-        cohorts: Installed units as ``[product, units, install_step]``.
+        cohorts: Installed units as ``(product, units, install_step)``, oldest first.
         open_orders: This buyer's outstanding orders (shared with vendors).
         forecast: Holt forecast of the compute it will need, H100e.
     """
 
-    def __init__(self, model: Any, spec: BuyerSpec) -> None:
+    def __init__(self, model: SupplyChainModel, spec: BuyerSpec) -> None:
         super().__init__(model, spec.name, spec.country, spec.region)
         self.spec = spec
         bp = model.spec.parameters.buyers
-        self.cohorts: list[list[Any]] = []
+        self.cohorts: list[Cohort] = []
         for c in spec.initial_fleet:
             parts = 8 if c.spread_weeks else 1
             for k in range(parts):
@@ -42,7 +50,7 @@ class Buyer(Firm):
                 offset = (k + 0.5) / parts - 0.5 if parts > 1 else 0.0
                 age = round(c.age_weeks + offset * c.spread_weeks)
                 if units > 0:
-                    self.cohorts.append([c.product, units, -age])
+                    self.cohorts.append((c.product, units, -age))
             model.counters["initial"] += c.units
         self.cohorts.sort(key=lambda c: c[2])  # oldest first: retirement pops from the front
         self._units = sum(c[1] for c in self.cohorts)
@@ -54,7 +62,7 @@ class Buyer(Firm):
         )
         self.ordered_units_this_week = 0
         self.capex_this_week = 0.0
-        self._offers_memo: dict[str, list[Any]] | None = None
+        self._offers_memo: dict[str, list[Product]] | None = None
 
     # ------------------------------------------------------------ fleet
 
@@ -82,7 +90,7 @@ class Buyer(Firm):
 
     def receive(self, shipment: Shipment) -> None:
         """A shipment arrives and is installed; it is paid for on arrival."""
-        self.cohorts.append([shipment.product, shipment.units, self.model.week])
+        self.cohorts.append((shipment.product, shipment.units, self.model.week))
         self._units += shipment.units
         self._h100e += self.model.products[shipment.product].h100e * shipment.units
         self._train_h100e += _train(self.model.products[shipment.product]) * shipment.units
@@ -110,7 +118,7 @@ class Buyer(Firm):
             if not self.cohorts:
                 self._h100e = self._train_h100e = 0.0
 
-    def _retire_cohort(self, cohort: list[Any], why: str) -> None:
+    def _retire_cohort(self, cohort: Cohort, why: str) -> None:
         self._units -= cohort[1]
         self._h100e -= self.model.products[cohort[0]].h100e * cohort[1]
         self._train_h100e -= _train(self.model.products[cohort[0]]) * cohort[1]
@@ -188,7 +196,7 @@ class Buyer(Firm):
         normal = self.model.spec.parameters.vendors.normal_lead_time_weeks
         return min(bp.double_order_cap, bp.double_order_per_week * max(0.0, lead_time - normal))
 
-    def offers(self, vendor: Any) -> list[Any]:
+    def offers(self, vendor: GPUVendor) -> list[Product]:
         """The vendor's products this buyer can buy today.
 
         On sale, sold in the buyer's country, and not refused by a control
@@ -210,7 +218,7 @@ class Buyer(Firm):
             memo[vendor.name] = found
         return found
 
-    def choose_products(self, vendor: Any) -> list[tuple[Any, float]]:
+    def choose_products(self, vendor: GPUVendor) -> list[tuple[Product, float]]:
         """How this buyer splits an order over the vendor's products it can buy.
 
         Shares are proportional to compute per dollar (H100e / current price)
@@ -277,7 +285,7 @@ class Buyer(Firm):
                 excess_h100e -= n * per_unit
                 self.log("cancellation", order.vendor, order.product, n)
 
-    def fleet_state(self) -> dict[str, Any]:
+    def fleet_state(self) -> dict[str, float]:
         """Fleet columns of the per-step agent state."""
         return {
             "installed_units": float(self.installed_units()),
@@ -287,6 +295,6 @@ class Buyer(Firm):
         }
 
 
-def _train(product: Any) -> float:
+def _train(product: Product) -> float:
     """Training compute of one unit, H100e."""
     return product.h100e * product.training_efficiency

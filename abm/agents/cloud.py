@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from abm.agents.buyer import Buyer
 from abm.agents.products import HOURS_PER_WEEK
 from abm.scenario import CloudSpec
+
+if TYPE_CHECKING:
+    from abm.engine.model import SupplyChainModel
 
 
 class CloudProvider(Buyer):
@@ -20,7 +23,7 @@ class CloudProvider(Buyer):
 
     family = "cloud"
 
-    def __init__(self, model: Any, spec: CloudSpec) -> None:
+    def __init__(self, model: SupplyChainModel, spec: CloudSpec) -> None:
         super().__init__(model, spec)
         self.spec: CloudSpec = spec
         self.utilisation = 0.0
@@ -39,7 +42,7 @@ class CloudProvider(Buyer):
         self.utilisation = utilisation
         self.revenue_this_week = self.rentable_h100e() * utilisation * price * HOURS_PER_WEEK
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, float]:
         """Fleet, utilisation and rental revenue."""
         return {
             **self.fleet_state(),

@@ -11,11 +11,14 @@ near 1).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 from abm.agents.base import Firm
 from abm.agents.ordering import interpolate_log, scale_path
 from abm.scenario import EnterpriseSpec
+
+if TYPE_CHECKING:
+    from abm.engine.model import SupplyChainModel
 
 NOISE_BLOCK = 64
 """Demand-noise draws fetched at a time (the stream gives the same numbers either way)."""
@@ -28,7 +31,7 @@ class EnterpriseDemand(Firm):
 
     family = "enterprise"
 
-    def __init__(self, model: Any, spec: EnterpriseSpec) -> None:
+    def __init__(self, model: SupplyChainModel, spec: EnterpriseSpec) -> None:
         super().__init__(model, spec.name, spec.region, spec.region)
         self.spec = spec
         dp = model.spec.parameters.demand
@@ -99,7 +102,7 @@ class EnterpriseDemand(Firm):
             return 0.0
         return max(0.0, 1.0 - (self.api_served_h100e + self.direct_served_h100e) / need)
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, float]:
         """Demand, service and shortage."""
         return {
             "demand_h100e": self.need_h100e,

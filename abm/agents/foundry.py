@@ -8,10 +8,13 @@ later. Realised yield varies week to week around the node's yield (the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from abm.agents.supplier import CapacityLine, Supplier
 from abm.scenario import FoundrySpec
+
+if TYPE_CHECKING:
+    from abm.engine.model import SupplyChainModel
 
 
 class Foundry(Supplier):
@@ -20,7 +23,7 @@ class Foundry(Supplier):
     family = "foundry"
     flow_kind = "wafers"
 
-    def __init__(self, model: Any, spec: FoundrySpec) -> None:
+    def __init__(self, model: SupplyChainModel, spec: FoundrySpec) -> None:
         lines = {n.node: CapacityLine(n.capacity_wafers_per_week, spec.growth) for n in spec.nodes}
         super().__init__(model, spec.name, spec.country, spec.region, lines, spec.cycle_weeks)
         self.spec = spec

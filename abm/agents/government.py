@@ -18,11 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
 from abm.agents.base import Firm
 from abm.controls.rules import ControlRule, Decision
 from abm.scenario import GovernmentSpec, ItemClause, LicencePolicy, RuleSpec
+
+if TYPE_CHECKING:
+    from abm.engine.model import SupplyChainModel
 
 
 @dataclass
@@ -47,7 +50,7 @@ class Government(Firm):
 
     family = "government"
 
-    def __init__(self, model: Any, spec: GovernmentSpec) -> None:
+    def __init__(self, model: SupplyChainModel, spec: GovernmentSpec) -> None:
         super().__init__(model, spec.name, spec.country, spec.region)
         self.spec = spec
         self.draws = model.stream("licence", spec.name)
@@ -196,7 +199,7 @@ class Government(Firm):
     def _issue_rule(
         self,
         rule_id: str,
-        gate: str,
+        gate: Literal["export", "import"],
         clause: ItemClause,
         origins: list[str],
         destinations: list[str],
@@ -224,6 +227,6 @@ class Government(Firm):
         m.controls.add_rule(ControlRule(spec, m.spec.country_groups))
         self.log("policy_reaction", rule=rule_id, detail=description)
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, float]:
         """Levies collected this week."""
         return {"revenue_usd": self.revenue_this_week}

@@ -17,12 +17,15 @@ insolvent for ``exit_after_weeks_insolvent`` weeks exits.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 from abm.agents.buyer import Buyer
 from abm.agents.ordering import interpolate_log, scale_path
 from abm.agents.products import HOURS_PER_WEEK
 from abm.scenario import LabSpec
+
+if TYPE_CHECKING:
+    from abm.engine.model import SupplyChainModel
 
 WEEKS_PER_MONTH = 52 / 12
 
@@ -32,7 +35,7 @@ class AILab(Buyer):
 
     family = "lab"
 
-    def __init__(self, model: Any, spec: LabSpec) -> None:
+    def __init__(self, model: SupplyChainModel, spec: LabSpec) -> None:
         super().__init__(model, spec)
         self.spec: LabSpec = spec
         self.users_path = [(model.step_of(d), v * 1e6) for d, v in spec.users_path_million]
@@ -219,7 +222,7 @@ class AILab(Buyer):
         self.training_need = self.rental_need = self.rented = self.pool = 0.0
         self.signups_paused = False
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, float]:
         """Users, need, service, money and rationing."""
         return {
             **self.fleet_state(),

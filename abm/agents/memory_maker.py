@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from abm.agents.supplier import CapacityLine, Supplier
 from abm.scenario import MemoryMakerSpec
+
+if TYPE_CHECKING:
+    from abm.engine.model import SupplyChainModel
 
 HBM = "HBM"
 
@@ -16,7 +19,7 @@ class MemoryMaker(Supplier):
     family = "memory"
     flow_kind = "hbm"
 
-    def __init__(self, model: Any, spec: MemoryMakerSpec) -> None:
+    def __init__(self, model: SupplyChainModel, spec: MemoryMakerSpec) -> None:
         lines = {
             "hbm": CapacityLine(spec.capacity_stacks_per_week, spec.growth, spec.reserved_share)
         }

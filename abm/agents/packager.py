@@ -10,10 +10,13 @@ it is counted in the conservation identity from then on.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING
 
 from abm.agents.supplier import CapacityLine, Supplier
 from abm.scenario import PackagerSpec
+
+if TYPE_CHECKING:
+    from abm.engine.model import SupplyChainModel
 
 
 class Packager(Supplier):
@@ -21,7 +24,7 @@ class Packager(Supplier):
 
     family = "packager"
 
-    def __init__(self, model: Any, spec: PackagerSpec) -> None:
+    def __init__(self, model: SupplyChainModel, spec: PackagerSpec) -> None:
         lines = {
             "packaging": CapacityLine(
                 spec.capacity_wafers_per_week, spec.growth, spec.reserved_share

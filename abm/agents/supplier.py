@@ -10,13 +10,14 @@ work that completes after a cycle time.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from abm.agents.base import Firm
 from abm.scenario import CapacityGrowth
 
 if TYPE_CHECKING:
     from abm.engine.flows import FlowKind
+    from abm.engine.model import SupplyChainModel
 
 
 class CapacityLine:
@@ -92,7 +93,7 @@ class Supplier(Firm):
 
     def __init__(
         self,
-        model: Any,
+        model: SupplyChainModel,
         name: str,
         country: str,
         region: str,
@@ -247,7 +248,7 @@ class Supplier(Firm):
         wanted = sum(line.wanted for line in self.lines.values())
         return max(0.0, 1.0 - usable / wanted) if wanted > 0 else 0.0
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, float]:
         """Capacity, backlog and utilisation."""
         usable = sum(line.usable for line in self.lines.values())
         return {

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from abm.agents.products import Product
 from abm.controls.rules import ControlRule, design_variant, item_of
+
+if TYPE_CHECKING:
+    from abm.agents.vendor import GPUVendor
 
 PRICE_FLOOR_SHARE = 0.3
 """Share of the flagship's price a variant keeps whatever its compute (F044)."""
@@ -38,7 +41,7 @@ def _blocks(rule: ControlRule, product: Product, origin: str, destination: str) 
     )
 
 
-def design_variants(vendor: Any) -> None:
+def design_variants(vendor: GPUVendor) -> None:
     """Design (and announce the launch of) variants this week, if the vendor does so."""
     m = vendor.model
     today = m.date
@@ -48,7 +51,7 @@ def design_variants(vendor: Any) -> None:
                 "variant_launched",
                 product=p.name,
                 price_usd=vendor.price[p.name],
-                detail=f"compliant variant of {p.variant_of} for {', '.join(p.markets)}",
+                detail=f"compliant variant of {p.variant_of} for {', '.join(p.markets or ())}",
             )
     if not vendor.spec.designs_variants:
         return

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,9 +28,12 @@ from abm.agents.ordering import supply_line_order
 from abm.agents.products import Product
 from abm.agents.records import Order, Shipment
 from abm.agents.variants import design_variants
-from abm.controls.rules import item_of
+from abm.controls.rules import Decision, item_of
 from abm.markets.clearing import allocate
 from abm.scenario import VendorSpec
+
+if TYPE_CHECKING:
+    from abm.engine.model import SupplyChainModel
 
 SMOOTHING = 0.25
 """Weight of the current week in a vendor's averages of orders and shipments."""
@@ -73,7 +76,7 @@ class GPUVendor(Firm):
 
     family = "vendor"
 
-    def __init__(self, model: Any, spec: VendorSpec, products: list[Product]) -> None:
+    def __init__(self, model: SupplyChainModel, spec: VendorSpec, products: list[Product]) -> None:
         super().__init__(model, spec.name, spec.country, spec.region)
         self.spec = spec
         self.products: dict[str, Product] = {}
@@ -426,7 +429,7 @@ class GPUVendor(Firm):
                 cleared = live
             orders[:] = live
             if not cleared or self.finished[name] <= 0:
-                self._log_allocations(name, cleared, allowed, None, None)
+                self._log_allocations(name, cleared, allowed, None)
                 continue
             n = len(cleared)
             index = {b: i for i, b in enumerate(allowed)}
@@ -438,7 +441,7 @@ class GPUVendor(Firm):
                 else None
             )
             given = allocate(self.spec.allocation, self.finished[name], requests, priorities)
-            self._log_allocations(name, cleared, allowed, buyer_ix, (requests, given))
+            self._log_allocations(name, cleared, allowed, (buyer_ix, requests, given))
             got = np.flatnonzero(given > 0)
             if not len(got):
                 continue
@@ -500,7 +503,7 @@ class GPUVendor(Firm):
         self.ship_rate += SMOOTHING * (shipped_total - self.ship_rate)
         self._update_lead_time_and_prices()
 
-    def _clear_buyers(self, p: Product, orders: list[Order]) -> dict[str, Any]:
+    def _clear_buyers(self, p: Product, orders: list[Order]) -> dict[str, Decision]:
         """This week's control verdict for each buyer with orders of ``p``.
 
         Buyers are checked in the order of their oldest order. A denied
@@ -509,7 +512,7 @@ class GPUVendor(Firm):
         """
         m = self.model
         item = item_of(p)
-        decisions: dict[str, Any] = {
+        decisions: dict[str, Decision] = {
             b: m.controls.clearance(item, self.country, m.cast.customer[b].country, b)
             for b in dict.fromkeys(map(_BUYER, orders))
         }
@@ -537,22 +540,22 @@ class GPUVendor(Firm):
         product: str,
         orders: list[Order],
         buyers: list[str],
-        buyer_ix: np.ndarray | None,
-        asked_given: tuple[np.ndarray, np.ndarray] | None,
+        allocated: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     ) -> None:
         """One ``allocation`` event per cleared buyer (``buyers``, in order of first order).
 
-        With ``asked_given`` None nothing was handed out: each buyer got 0.
+        ``allocated`` is ``(buyer index, asked, given)`` per cleared order; with it
+        None nothing was handed out: each buyer got 0.
         """
         if not orders:
             return
-        if asked_given is None:
+        if allocated is None:
             asked = dict.fromkeys(buyers, 0)
             for o in orders:
                 asked[o.buyer] += o.outstanding
             got = dict.fromkeys(buyers, 0)
         else:
-            req, given = asked_given
+            buyer_ix, req, given = allocated
             asked = dict(zip(buyers, _sum_by(buyer_ix, req, len(buyers)), strict=True))
             got = dict(zip(buyers, _sum_by(buyer_ix, given, len(buyers)), strict=True))
         short = self.binding[product].replace("demand", "inventory")
@@ -617,7 +620,7 @@ class GPUVendor(Firm):
         """Finished units held."""
         return sum(self.finished.values())
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, float]:
         """Backlog, inventory, lead time and production."""
         return {
             "backlog": float(self.backlog_units()),

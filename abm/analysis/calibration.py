@@ -110,7 +110,8 @@ def score_points(
     """
     frame = values.copy()
     frame["point"] = point if point is not None else [_point_of(r) for r in frame.index]
-    frame["loss"] = [loss(targets, row) for row in frame.to_dict("records")]
+    # into=dict is the default; given, the stubs type the rows' keys as Any, not Hashable
+    frame["loss"] = [loss(targets, row) for row in frame.to_dict("records", into=dict)]
     for t in targets.targets:
         frame[f"ok_{t.id}"] = [t.passes(v) for v in frame[t.id]]
     ok_cols = [f"ok_{t.id}" for t in targets.targets]
@@ -208,18 +209,18 @@ def calibrate(
         scores.to_csv(Path(out) / "confirm" / "scores.csv")
     seeds_used = sorted(set(spec.seeds) | (set(spec.confirm_seeds) if confirming else set()))
     best_candidate = int(scores.index[0])
-    stage, best, best_values = candidates[best_candidate]
+    best_stage, best, best_values = candidates[best_candidate]
     top = []
     for c in scores.index[:5]:
         row = scores.loc[c]
-        k, p, values = candidates[int(c)]
+        k, p, point_values = candidates[int(c)]
         top.append(
             {
                 "stage": k,
                 "point": p,
                 "loss": round(float(row["loss"]), 4),
                 "targets_passing": int(row["targets_passing"]),
-                "values": {key: _plain(v) for key, v in values.items()},
+                "values": {key: _plain(v) for key, v in point_values.items()},
             }
         )
     record = {
@@ -239,7 +240,7 @@ def calibrate(
                 "best_loss": round(float(best_loss), 4),
             }
             for k, runs, failed, best_loss in (
-                (st.number, st.runs, st.failed, st.scores.loc[st.best, "loss"]) for st in stages
+                (st.number, st.runs, st.failed, st.scores["loss"].loc[st.best]) for st in stages
             )
         ],
         "confirmation": {
@@ -247,13 +248,13 @@ def calibrate(
             "seeds": seeds_used,
             "runs": confirm_runs,
         },
-        "best_stage": stage,
+        "best_stage": best_stage,
         "best_point": best,
-        "best_loss": round(float(scores.loc[best_candidate, "loss"]), 4),
-        "best_targets_passing": f"{int(scores.loc[best_candidate, 'targets_passing'])} of "
+        "best_loss": round(float(scores["loss"].loc[best_candidate]), 4),
+        "best_targets_passing": f"{int(scores['targets_passing'].loc[best_candidate])} of "
         f"{len(targets.targets)} (in >= {targets.pass_share:.0%} of seeds {seeds_used})",
         "best_pass_shares": {
-            t.id: round(float(scores.loc[best_candidate, t.id]), 3) for t in targets.targets
+            t.id: round(float(scores[t.id].loc[best_candidate]), 3) for t in targets.targets
         },
         "top": top,
     }

@@ -297,15 +297,16 @@ def _fmt(x: Any) -> str:
         return str(x)
     if isinstance(x, int | np.integer):
         return f"{x:,d}"
-    if not math.isfinite(x):
+    v = float(x)
+    if not math.isfinite(v):
         return "n/a"
-    if x == 0:
+    if v == 0:
         return "0"
-    if abs(x) >= 1000:
-        return f"{x:,.0f}"
-    if abs(x) >= 1:
-        return f"{x:,.2f}"
-    return f"{x:.3g}"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 1:
+        return f"{v:,.2f}"
+    return f"{v:.3g}"
 
 
 def _html_table(df: pd.DataFrame, css_class: str) -> str:

@@ -59,6 +59,14 @@ class _Report:
 # ------------------------------------------------------------------ helpers
 
 
+def _value(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
+    """The first column of the first row of a query that always returns a row."""
+    row = con.execute(sql, params).fetchone()
+    if row is None:
+        raise ValueError(f"query returned no row: {sql}")
+    return row[0]
+
+
 def _num(x: float | None, digits: int = 0) -> str:
     return "" if x is None else f"{x:,.{digits}f}"
 
@@ -240,7 +248,7 @@ def _flows_section(rep: _Report) -> str:
     vendors = sorted({v for v, _, _ in totals})
     regions = _regions(r for _, r, _ in totals)
     cell = {(v, r): x for v, r, x in totals}
-    rows = [
+    table_rows = [
         [
             v,
             *(_num(cell.get((v, r), 0.0)) for r in regions),
@@ -250,7 +258,7 @@ def _flows_section(rep: _Report) -> str:
     ]
     table = _table(
         ("vendor", *(f"to {r}" for r in regions), "total"),
-        rows,
+        table_rows,
         (False, *([True] * (len(regions) + 1))),
     )
     alt = "Weekly shipments summed over vendors by buyer region, and compute stock by region."
@@ -380,8 +388,8 @@ def _rationing_section(rep: _Report) -> str:
     if not episodes:
         return "<p>No lab paused paid sign-ups in these runs.</p>"
     labs = sorted({e.lab for e in episodes})
-    last = rep.con.execute("SELECT max(date) FROM metrics").fetchone()[0]
-    first = rep.con.execute("SELECT min(date) FROM metrics").fetchone()[0]
+    last = _value(rep.con, "SELECT max(date) FROM metrics")
+    first = _value(rep.con, "SELECT min(date) FROM metrics")
 
     fig = Figure(figsize=(12, 1.4 + 0.35 * len(labs)), layout="constrained")
     ax = fig.add_subplot()
@@ -460,11 +468,12 @@ def _top_section(rep: _Report, top: int) -> str:
         summary,
     ]
     for agent, family, region, mean, _ in rows:
-        run_id = con.execute(
+        run_id = _value(
+            con,
             "SELECT run_id FROM agents WHERE agent = ? AND shortage_ratio IS NOT NULL "
             "GROUP BY run_id ORDER BY avg(shortage_ratio) DESC, run_id LIMIT 1",
             [agent],
-        ).fetchone()[0]
+        )
         where = f" (traced in {run_id})" if rep.batch else ""
         parts.append(
             f"<h3>{escape(agent)} <small>{escape(family)} · {escape(region)} · mean "
@@ -513,7 +522,7 @@ def write_report(out: str | Path, dest: str | Path | None = None, top: int = 5) 
     out = Path(out)
     con = connect(out)
     try:
-        n_runs = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+        n_runs = _value(con, "SELECT count(*) FROM runs")
         rep = _Report(con, n_runs)
         bodies = {
             "runs": _runs_section(rep),

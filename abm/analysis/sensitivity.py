@@ -80,7 +80,7 @@ def sensitivity(out: str | Path, kpis: Sequence[str]) -> pd.DataFrame:
                 f"{scenario}: {len(missing)} of {n_points} Saltelli design points have no "
                 f"completed run (points {shown}); resume the batch before the analysis"
             )
-        y = y.loc[range(n_points)]
+        y = y.loc[list(range(n_points))]
         n_seeds = int(sub.groupby("point")["seed"].nunique().min())
         for kpi in kpis:
             values = y[kpi].to_numpy(float)
@@ -149,7 +149,7 @@ def sensitivity_plot(df: pd.DataFrame, dest: str | Path) -> Path:
         short = [p.rsplit(".", 1)[-1] for p in g["parameter"]]
         labels = short if len(set(short)) == len(short) else list(g["parameter"])
         ax.set_xticks(x, labels, rotation=20, fontsize=8)
-        ax.set_title(f"{kpi} ({scenario})" if several else kpi, fontsize=9)
+        ax.set_title(f"{kpi} ({scenario})" if several else str(kpi), fontsize=9)
         ax.set_ylabel("Sobol index")
         ax.grid(axis="y", alpha=0.3)
         if i == 0:

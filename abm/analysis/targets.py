@@ -64,6 +64,7 @@ class Target(BaseModel):
             return f"{_fmt(self.lower)} - {_fmt(self.upper)}"
         if self.lower is not None:
             return f">= {_fmt(self.lower)}"
+        assert self.upper is not None  # the validator requires a bound
         return f"<= {_fmt(self.upper)}"
 
     def passes(self, value: float) -> bool:

@@ -122,11 +122,11 @@ class Validation:
             "| target | observed | pass band | model median [5-95 %] | seeds passing | |",
             "|---|---|---|---|---|---|",
         ]
-        for r in self.table().itertuples(index=False):
-            band = f"{_num(r.median)} [{_num(r.p5)} - {_num(r.p95)}]"
+        for r in self.table().to_dict("records"):
+            band = f"{_num(r['median'])} [{_num(r['p5'])} - {_num(r['p95'])}]"
             lines.append(
-                f"| {r.id} {r.target} | {r.observed} ({r.sources}) | {r[3]} | {band} "
-                f"| {100 * r[7]:.0f} % | {'pass' if r[8] else 'FAIL'} |"
+                f"| {r['id']} {r['target']} | {r['observed']} ({r['sources']}) | {r['pass band']} "
+                f"| {band} | {100 * r['seeds passing']:.0f} % | {'pass' if r['pass'] else 'FAIL'} |"
             )
         return "\n".join(lines)
 
@@ -255,11 +255,13 @@ def write_report(v: Validation) -> Path:
             f"src='{data_uri(png)}'></figure><ul>{notes}</ul>"
         )
     rows = "".join(
-        f"<tr><td>{escape(r.id)}</td><td>{escape(r.target)}</td><td>{escape(r.observed)}"
-        f" ({escape(r.sources)})</td><td>{escape(r[3])}</td><td class='num'>{_num(r.median)}"
-        f" [{_num(r.p5)} – {_num(r.p95)}]</td><td class='num'>{100 * r[7]:.0f} %</td>"
-        f"<td>{'pass' if r[8] else '<b class=error>FAIL</b>'}</td></tr>"
-        for r in v.table().itertuples(index=False)
+        f"<tr><td>{escape(r['id'])}</td><td>{escape(r['target'])}</td>"
+        f"<td>{escape(r['observed'])} ({escape(r['sources'])})</td>"
+        f"<td>{escape(r['pass band'])}</td><td class='num'>{_num(r['median'])}"
+        f" [{_num(r['p5'])} – {_num(r['p95'])}]</td>"
+        f"<td class='num'>{100 * r['seeds passing']:.0f} %</td>"
+        f"<td>{'pass' if r['pass'] else '<b class=error>FAIL</b>'}</td></tr>"
+        for r in v.table().to_dict("records")
     )
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>Validation</title>"

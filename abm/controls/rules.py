@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from abm.scenario import ItemClause, RuleSpec, Threshold
 
@@ -29,6 +29,18 @@ if TYPE_CHECKING:
 
 Verdict = Literal["allow", "licence_pending", "deny"]
 RANK = {"allow": 0, "licence_pending": 1, "deny": 2}
+
+
+class ShippedCounts(Protocol):
+    """Units shipped this year per ``(rule id, buyer)``, as the check reads them.
+
+    A plain mapping will do; the controls gate passes a view of its yearly counts.
+    """
+
+    def get(self, key: tuple[str, str], default: int, /) -> int:
+        """Units shipped under ``key``, or ``default``."""
+        ...
+
 
 ITEM_ATTRIBUTES = (
     "bf16_tflops",
@@ -261,7 +273,7 @@ def check_shipment(
     destination: str,
     buyer: str,
     day: date,
-    shipped: Mapping[tuple[str, str], int] | None = None,
+    shipped: ShippedCounts | None = None,
 ) -> Decision:
     """Check a shipment against every rule; the strictest verdict wins.
 
@@ -297,7 +309,7 @@ def check_shipment(
         return worst
     levy_rules = tuple(r for d in decisions for r in d.levy_rules)
     levy = min(1.0, sum(d.levy_share for d in decisions))
-    capped = tuple(r for d in decisions for r in d.capped_rules)
+    capped_rules = tuple(r for d in decisions for r in d.capped_rules)
     return Decision(
         worst.verdict,
         worst.rule,
@@ -306,7 +318,7 @@ def check_shipment(
         valid_weeks=worst.valid_weeks,
         levy_share=levy,
         levy_rules=levy_rules,
-        capped_rules=capped,
+        capped_rules=capped_rules,
     )
 
 

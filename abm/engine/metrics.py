@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from abm.scenario import REGIONS
 
+if TYPE_CHECKING:
+    from abm.agents.base import Firm
+    from abm.engine.model import SupplyChainModel
+
 Rows = Iterable[tuple[str, float]]
+MetricFn = Callable[["SupplyChainModel"], Rows]
 
 
 @dataclass(frozen=True)
@@ -35,23 +40,23 @@ class Metric:
     unit: str
     scope: str
     description: str
-    collect: Callable[[Any], Rows]
+    collect: MetricFn
 
 
 METRICS: list[Metric] = []
 
 
-def metric(name: str, unit: str, scope: str, description: str):
+def metric(name: str, unit: str, scope: str, description: str) -> Callable[[MetricFn], MetricFn]:
     """Declare a metric; the decorated function collects it."""
 
-    def deco(fn: Callable[[Any], Rows]) -> Callable[[Any], Rows]:
+    def deco(fn: MetricFn) -> MetricFn:
         METRICS.append(Metric(name, unit, scope, description, fn))
         return fn
 
     return deco
 
 
-def _sum_by_region(agents: Iterable[Any], attr: str) -> Rows:
+def _sum_by_region(agents: Iterable[Firm], attr: str) -> Rows:
     per = dict.fromkeys(REGIONS, 0.0)
     for a in agents:
         per[a.region] += getattr(a, attr)
@@ -64,17 +69,17 @@ def _sum_by_region(agents: Iterable[Any], attr: str) -> Rows:
     "vendor",
     "Quoted lead time: outstanding backlog over the smoothed weekly shipment rate, plus transit.",
 )
-def _lead_time(m: Any) -> Rows:
+def _lead_time(m: SupplyChainModel) -> Rows:
     return ((v.name, v.lead_time) for v in m.vendors)
 
 
 @metric("backlog_units", "units", "vendor", "Units ordered and not yet shipped.")
-def _backlog(m: Any) -> Rows:
+def _backlog(m: SupplyChainModel) -> Rows:
     return ((v.name, float(v.backlog_units())) for v in m.vendors)
 
 
 @metric("production_units", "units/week", "vendor", "Units packaged this week.")
-def _production(m: Any) -> Rows:
+def _production(m: SupplyChainModel) -> Rows:
     return ((v.name, float(v.produced_this_week)) for v in m.vendors)
 
 
@@ -84,7 +89,7 @@ def _production(m: Any) -> Rows:
     "product",
     "Vendor price of a product on sale (list price moved by backlog pressure).",
 )
-def _gpu_price(m: Any) -> Rows:
+def _gpu_price(m: SupplyChainModel) -> Rows:
     today = m.date
     for v in m.vendors:
         for name, p in v.products.items():
@@ -99,12 +104,12 @@ def _gpu_price(m: Any) -> Rows:
     "Rental price index of the region's cloud market per H100-equivalent "
     "(smoothed clearing price; contracts reprice gradually).",
 )
-def _rental_price(m: Any) -> Rows:
+def _rental_price(m: SupplyChainModel) -> Rows:
     return ((r, m.market.price[r]) for r in REGIONS)
 
 
 @metric("rental_utilisation", "share", "region", "Share of rentable cloud capacity rented.")
-def _rental_util(m: Any) -> Rows:
+def _rental_util(m: SupplyChainModel) -> Rows:
     return ((r, m.market.utilisation[r]) for r in REGIONS)
 
 
@@ -114,7 +119,7 @@ def _rental_util(m: Any) -> Rows:
     "VENDOR:REGION",
     "Units shipped by a vendor to buyers in a region this week.",
 )
-def _shipments(m: Any) -> Rows:
+def _shipments(m: SupplyChainModel) -> Rows:
     for v in m.vendors:
         per_region = dict.fromkeys(REGIONS, 0)
         for (region, _product), n in v.shipped_this_week.items():
@@ -124,7 +129,7 @@ def _shipments(m: Any) -> Rows:
 
 
 @metric("orders_units", "units/week", "agent", "Units a buyer ordered this week.")
-def _orders(m: Any) -> Rows:
+def _orders(m: SupplyChainModel) -> Rows:
     return ((b.name, float(b.ordered_units_this_week)) for b in m.buyers)
 
 
@@ -134,7 +139,7 @@ def _orders(m: Any) -> Rows:
     "region, agent or world",
     "Installed accelerator compute owned by clouds and labs.",
 )
-def _compute(m: Any) -> Rows:
+def _compute(m: SupplyChainModel) -> Rows:
     per_region = dict.fromkeys(REGIONS, 0.0)
     for b in m.buyers:
         c = b.installed_h100e()
@@ -151,7 +156,7 @@ def _compute(m: Any) -> Rows:
     "Unmet over wanted compute (wanted = need at normal prices); for clouds, "
     "their region's rental shortage; for vendors, 1 - normal lead time / quoted lead time.",
 )
-def _shortage(m: Any) -> Rows:
+def _shortage(m: SupplyChainModel) -> Rows:
     for lab in m.labs:
         yield lab.name, lab.shortage
     for e in m.enterprises:
@@ -167,22 +172,22 @@ def _shortage(m: Any) -> Rows:
 
 
 @metric("signups_paused", "0/1", "lab", "1 while the lab has paused paid sign-ups.")
-def _paused(m: Any) -> Rows:
+def _paused(m: SupplyChainModel) -> Rows:
     return ((lab.name, float(lab.signups_paused)) for lab in m.labs)
 
 
 @metric("users", "weekly active users", "lab", "Consumer users of the lab's products.")
-def _users(m: Any) -> Rows:
+def _users(m: SupplyChainModel) -> Rows:
     return ((lab.name, lab.users) for lab in m.labs)
 
 
 @metric("paid_subscribers", "subscribers", "lab", "Paying consumer subscribers.")
-def _paid(m: Any) -> Rows:
+def _paid(m: SupplyChainModel) -> Rows:
     return ((lab.name, lab.paid) for lab in m.labs)
 
 
 @metric("revenue_usd", "USD/week", "lab", "Subscription plus API revenue this week.")
-def _revenue(m: Any) -> Rows:
+def _revenue(m: SupplyChainModel) -> Rows:
     return ((lab.name, lab.revenue) for lab in m.labs)
 
 
@@ -192,12 +197,12 @@ def _revenue(m: Any) -> Rows:
     "lab",
     "Revenue lost this week to rationing: blocked sign-ups and rate-limited API calls.",
 )
-def _lost(m: Any) -> Rows:
+def _lost(m: SupplyChainModel) -> Rows:
     return ((lab.name, lab.lost_revenue) for lab in m.labs)
 
 
 @metric("cash_usd", "USD", "lab", "Cash on hand.")
-def _cash(m: Any) -> Rows:
+def _cash(m: SupplyChainModel) -> Rows:
     return ((lab.name, lab.cash) for lab in m.labs)
 
 
@@ -207,7 +212,7 @@ def _cash(m: Any) -> Rows:
     "region",
     "Compute wanted for consumer (C-end) inference by the region's labs.",
 )
-def _consumer(m: Any) -> Rows:
+def _consumer(m: SupplyChainModel) -> Rows:
     return _sum_by_region(m.labs, "consumer_need")
 
 
@@ -217,7 +222,7 @@ def _consumer(m: Any) -> Rows:
     "region",
     "Compute wanted by enterprises (B-end), through lab APIs and direct rental.",
 )
-def _enterprise(m: Any) -> Rows:
+def _enterprise(m: SupplyChainModel) -> Rows:
     return _sum_by_region(m.enterprises, "need_h100e")
 
 
@@ -227,7 +232,7 @@ def _enterprise(m: Any) -> Rows:
     "agent",
     "Installed capacity of a foundry (all nodes), packager or memory maker.",
 )
-def _capacity(m: Any) -> Rows:
+def _capacity(m: SupplyChainModel) -> Rows:
     return ((s.name, s.capacity) for s in m.suppliers)
 
 
@@ -237,7 +242,7 @@ def _capacity(m: Any) -> Rows:
     "rule id",
     "Units whose orders were cancelled because a rule (or a refused licence) denied them.",
 )
-def _denied(m: Any) -> Rows:
+def _denied(m: SupplyChainModel) -> Rows:
     return (
         (r.rule_id, float(m.controls.denied_this_week.get(r.rule_id, 0))) for r in m.controls.rules
     )
@@ -249,7 +254,7 @@ def _denied(m: Any) -> Rows:
     "rule id",
     "Units shipped this week under a licence granted under a rule.",
 )
-def _licensed(m: Any) -> Rows:
+def _licensed(m: SupplyChainModel) -> Rows:
     return (
         (r.rule_id, float(m.controls.licensed_this_week.get(r.rule_id, 0)))
         for r in m.controls.rules
@@ -263,7 +268,7 @@ def _licensed(m: Any) -> Rows:
     "region",
     "Units brokers diverted into a region this week (past detection).",
 )
-def _diverted(m: Any) -> Rows:
+def _diverted(m: SupplyChainModel) -> Rows:
     per = dict.fromkeys(REGIONS, 0.0)
     for b in m.brokers:
         for t in b.spec.targets:
@@ -278,7 +283,7 @@ def _diverted(m: Any) -> Rows:
     "region",
     "Diverted units seized on their way into a region this week.",
 )
-def _seized(m: Any) -> Rows:
+def _seized(m: SupplyChainModel) -> Rows:
     per = dict.fromkeys(REGIONS, 0.0)
     for b in m.brokers:
         for t in b.spec.targets:
@@ -293,7 +298,7 @@ def _seized(m: Any) -> Rows:
     "VENDOR:REGION",
     "A vendor's sales to a region this week, net of government levies.",
 )
-def _vendor_revenue(m: Any) -> Rows:
+def _vendor_revenue(m: SupplyChainModel) -> Rows:
     for v in m.vendors:
         for r in REGIONS:
             yield f"{v.name}:{r}", v.revenue_by_region.get(r, 0.0)
@@ -305,7 +310,7 @@ def _vendor_revenue(m: Any) -> Rows:
     "government",
     "Revenue shares and tariffs a government collected this week.",
 )
-def _gov_revenue(m: Any) -> Rows:
+def _gov_revenue(m: SupplyChainModel) -> Rows:
     return ((g.name, g.revenue_this_week) for g in m.governments)
 
 
@@ -316,7 +321,7 @@ def _gov_revenue(m: Any) -> Rows:
     "Share of accelerator units delivered to Chinese buyers over the trailing 52 weeks "
     "that came from Chinese vendors.",
 )
-def _cn_domestic(m: Any) -> Rows:
+def _cn_domestic(m: SupplyChainModel) -> Rows:
     yield "CN", m.cn_share.share
 
 
@@ -339,7 +344,7 @@ class MetricLog:
         self._rows_of: dict[tuple[str, str], list[int]] = {}  # (name, scope) -> row numbers
         self._indexed = 0
 
-    def collect(self, model: Any) -> None:
+    def collect(self, model: SupplyChainModel) -> None:
         """Evaluate every declared metric at the model's current step."""
         step = model.week
         for mt in METRICS:

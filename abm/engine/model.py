@@ -17,9 +17,9 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from mesa import Model
@@ -39,6 +39,9 @@ from abm.engine.synthetic import expand_synthetic
 from abm.engine.world import build_cast, build_graph
 from abm.markets.rental import ComputeMarket
 from abm.scenario import REGIONS, Scenario, load_scenario
+
+if TYPE_CHECKING:
+    from abm.agents.government import Government
 
 
 class SupplyChainModel(Model):
@@ -162,7 +165,7 @@ class SupplyChainModel(Model):
         key = [self.seed, zlib.crc32(kind.encode()), zlib.crc32(name.encode())]
         return np.random.Generator(np.random.PCG64(np.random.SeedSequence(key)))
 
-    def step_of(self, day: Any) -> int:
+    def step_of(self, day: date) -> int:
         """Week index of a date (negative before the start)."""
         return (day - self.spec.start_date).days // 7
 
@@ -173,7 +176,7 @@ class SupplyChainModel(Model):
     def _week(self) -> int:
         return self.week
 
-    def _government(self, name: str) -> Any:
+    def _government(self, name: str) -> Government:
         return self.cast.government[name]
 
     def _open(self) -> None:
@@ -217,7 +220,9 @@ class SupplyChainModel(Model):
         if self.week + 1 >= self.spec.weeks:
             self.running = False
 
-    def run(self, weeks: int | None = None, progress: Any = None) -> SupplyChainModel:
+    def run(
+        self, weeks: int | None = None, progress: Callable[[SupplyChainModel], object] | None = None
+    ) -> SupplyChainModel:
         """Run to the end of the horizon (or ``weeks`` more steps).
 
         Args:

@@ -9,11 +9,19 @@ so shocks compose by multiplication and switch off cleanly.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abm.scenario import CapacityShock, ConsumerSurge, EnterpriseShock
 
-ShockHook = Callable[[Any, Any, int], None]
+if TYPE_CHECKING:
+    from abm.engine.model import SupplyChainModel
+
+ShockHook = Callable[["SupplyChainModel", Any, int], None]
+"""A shock kind's hook: ``(model, shock, step)``.
+
+``shock`` is the spec of the kind the hook is registered under (each hook names
+its own class; one hook cannot take every kind, hence ``Any`` here).
+"""
 REGISTRY: dict[str, ShockHook] = {}
 
 
@@ -49,14 +57,14 @@ def surge_multiplier(shock: ConsumerSurge, weeks_since_start: float) -> float:
 
 
 @register("consumer_surge")
-def _consumer_surge(model: Any, shock: ConsumerSurge, step: int) -> None:
+def _consumer_surge(model: SupplyChainModel, shock: ConsumerSurge, step: int) -> None:
     t = step - model.step_of(shock.start)
     if t >= 0:
         model.cast.lab[shock.target].user_multiplier *= surge_multiplier(shock, t)
 
 
 @register("capacity_shock")
-def _capacity_shock(model: Any, shock: CapacityShock, step: int) -> None:
+def _capacity_shock(model: SupplyChainModel, shock: CapacityShock, step: int) -> None:
     t = step - model.step_of(shock.start)
     if 0 <= t < shock.weeks:
         for line in model.cast.supplier[shock.target].lines.values():
@@ -70,7 +78,7 @@ def _capacity_shock(model: Any, shock: CapacityShock, step: int) -> None:
 
 
 @register("enterprise_demand_shock")
-def _enterprise_shock(model: Any, shock: EnterpriseShock, step: int) -> None:
+def _enterprise_shock(model: SupplyChainModel, shock: EnterpriseShock, step: int) -> None:
     t = step - model.step_of(shock.start)
     if 0 <= t < shock.weeks:
         model.enterprise_multiplier[shock.target] *= shock.factor

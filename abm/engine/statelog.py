@@ -11,12 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
+if TYPE_CHECKING:
+    from abm.agents.base import Firm
+
 __all__ = ["AgentStateLog"]
+
+Ids = tuple[tuple[str, str, str], ...]
+"""A step's agents as ``(name, family, region)``."""
+Layout = tuple[tuple[str, ...], ...]
+"""A step's state keys, per agent."""
 
 
 class AgentStateLog:
@@ -24,13 +32,13 @@ class AgentStateLog:
 
     def __init__(self) -> None:
         # per step: (step, agents' (name, family, region), layout: keys per agent, values)
-        self.steps: list[tuple[int, tuple, tuple, np.ndarray]] = []
-        self._agents: tuple = ()
-        self._agent_objs: list[Any] = []
-        self._layout: tuple = ()
+        self.steps: list[tuple[int, Ids, Layout, np.ndarray]] = []
+        self._agents: Ids = ()
+        self._agent_objs: list[Firm] = []
+        self._layout: Layout = ()
         self._n = 0
 
-    def collect(self, step: int, agents: Sequence[Any]) -> None:
+    def collect(self, step: int, agents: Sequence[Firm]) -> None:
         """Record every agent's ``state()`` at ``step``."""
         if agents == self._agent_objs:  # the same agents as last step: share their keys
             ids = self._agents
@@ -69,8 +77,11 @@ class AgentStateLog:
         col_ix = {c: i for i, c in enumerate(columns)}
         data = np.zeros((len(columns), n))
         present = np.zeros((len(columns), n), dtype=bool)
-        plans: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, tuple]] = {}
-        steps, names, families, regions = [], [], [], []
+        plans: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, Layout]] = {}
+        steps: list[np.ndarray] = []
+        names: list[str] = []
+        families: list[str] = []
+        regions: list[str] = []
         row = 0
         for step, ids, layout, values in self.steps:
             plan = plans.get(id(layout))

@@ -25,7 +25,7 @@ the run's seed: every seed of a synthetic scenario runs the same world.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
 
 import numpy as np
 
@@ -83,7 +83,7 @@ def _name(name: str, j: int, small: bool = False) -> str:
     return name if j == 0 else f"{name} #{j + 1}"
 
 
-def _scaled_path(points: list[Any], factor: float) -> list[tuple[Any, float]]:
+def _scaled_path(points: list[tuple[date, float]], factor: float) -> list[tuple[date, float]]:
     return [(d, float(v) * factor) for d, v in points]
 
 

@@ -91,19 +91,15 @@ class Cast:
 def build_cast(model: SupplyChainModel, products: dict[str, Product]) -> Cast:
     """Create every agent of the model's scenario, in world order (agent ids follow it)."""
     w = model.spec.world
-    governments = [Government(model, g) for g in w.governments]
-    foundries = [Foundry(model, s) for s in w.foundries]
-    packagers = [Packager(model, s) for s in w.packagers]
-    memory_makers = [MemoryMaker(model, s) for s in w.memory_makers]
-    vendors = [
-        GPUVendor(model, s, [p for p in products.values() if p.vendor == s.name]) for s in w.vendors
-    ]
-    cast = Cast(
-        governments=governments,
-        foundries=foundries,
-        packagers=packagers,
-        memory_makers=memory_makers,
-        vendors=vendors,
+    cast = Cast(  # agents are created (and numbered) in this order
+        governments=[Government(model, g) for g in w.governments],
+        foundries=[Foundry(model, s) for s in w.foundries],
+        packagers=[Packager(model, s) for s in w.packagers],
+        memory_makers=[MemoryMaker(model, s) for s in w.memory_makers],
+        vendors=[
+            GPUVendor(model, s, [p for p in products.values() if p.vendor == s.name])
+            for s in w.vendors
+        ],
         clouds=[CloudProvider(model, s) for s in w.clouds],
         labs=[AILab(model, s) for s in w.labs],
         enterprises=[EnterpriseDemand(model, s) for s in w.enterprises],

@@ -42,7 +42,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -68,6 +68,12 @@ from abm.scenario import (
     overrides_from,
     split_key_path,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow.dataset as ds
+
+    from abm.engine.model import SupplyChainModel
 
 RUNS_DIR = "runs"
 LOCK_FILE = "batch.lock"
@@ -220,7 +226,7 @@ class RunTask:
 # -------------------------------------------------------------------- running
 
 
-def kpis(model: Any) -> dict[str, float]:
+def kpis(model: SupplyChainModel) -> dict[str, float]:
     """Key figures of a finished run for ``summary.parquet``."""
     ml = model.metrics
 
@@ -493,11 +499,11 @@ class BatchResult:
         """Run ids that failed."""
         return [r for r, v in self.manifest["runs"].items() if v["status"] == "failed"]
 
-    def summary(self):  # -> pandas.DataFrame
+    def summary(self) -> pd.DataFrame:
         """The KPI table (one row per completed run)."""
         return pq.read_table(self.out / "summary.parquet").to_pandas()
 
-    def metrics(self):  # -> pyarrow.dataset.Dataset
+    def metrics(self) -> ds.Dataset:
         """All runs' metrics as one dataset (hive-partitioned by ``run_id`` folders)."""
         import pyarrow.dataset as ds
 

@@ -11,13 +11,14 @@ of a file is always the one reported.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from abm.scenario.errors import Loc, ScenarioCheckError
 from abm.scenario.schema import REGIONS
 
 if TYPE_CHECKING:
-    from abm.scenario.schema import Scenario
+    from abm.scenario.schema import EnterpriseSpec, FirmSpec, GovernmentSpec, Scenario
 
 
 def check_scenario(sc: Scenario) -> None:
@@ -28,7 +29,7 @@ def check_scenario(sc: Scenario) -> None:
     """
     w = sc.world
     names: dict[str, str] = {}
-    groups = {
+    groups: dict[str, Sequence[FirmSpec | EnterpriseSpec | GovernmentSpec]] = {
         "foundries": w.foundries,
         "packagers": w.packagers,
         "memory_makers": w.memory_makers,
@@ -53,6 +54,14 @@ def check_scenario(sc: Scenario) -> None:
     foundry_nodes = {(f.name, n.node) for f in w.foundries for n in f.nodes}
     packagers = {p.name for p in w.packagers}
     memory = {m.name for m in w.memory_makers}
+    for i, f in enumerate(w.foundries):
+        nodes: set[str] = set()
+        for j, n in enumerate(f.nodes):
+            if n.node in nodes:
+                raise ScenarioCheckError(
+                    ("world", "foundries", i, "nodes", j, "node"), f"duplicate node {n.node!r}"
+                )
+            nodes.add(n.node)
     for i, p in enumerate(w.products):
         where: Loc = ("world", "products", i)
         if p.name in product_names:
@@ -166,6 +175,13 @@ def check_policies(sc: Scenario, product_names: set[str]) -> None:
                     (*where, "end_users"), f"{u!r} is not a cloud, lab or broker"
                 )
         for j, clause in enumerate(r.controlled):
+            # written {} in the file (the engine's reactions build such clauses on purpose)
+            if not clause.model_fields_set:
+                raise ScenarioCheckError(
+                    (*where, "controlled", j),
+                    "an empty clause matches every GPU; give a condition (products, variant or "
+                    "a threshold), or write {kind: gpu} to control every GPU on purpose",
+                )
             for prod in clause.products or []:
                 if prod not in product_names:
                     raise ScenarioCheckError(

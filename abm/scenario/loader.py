@@ -12,6 +12,8 @@ one-line message naming the file, the field and what was expected.
 from __future__ import annotations
 
 import copy
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -19,42 +21,211 @@ import yaml
 from pydantic import ValidationError
 
 from abm.scenario.checks import check_sources
-from abm.scenario.errors import ScenarioCheckError, ScenarioError, first_error, scenario_error
+from abm.scenario.errors import (
+    Loc,
+    ScenarioCheckError,
+    ScenarioError,
+    first_error,
+    scenario_error,
+)
 from abm.scenario.schema import Scenario
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 REFERENCES_FILE = "references.yaml"
 
-_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_FILE_BYTES = 2 * 1024 * 1024
+"""Largest scenario (or referenced) file read: 2 MiB, about 30x the largest library file."""
+MAX_YAML_DEPTH = 40
+"""Deepest nesting of mappings and lists (the library's deepest is under 10 levels)."""
+MAX_YAML_NODES = 1_000_000
+"""Most values a file may hold once its aliases are expanded: about what 2 MiB can spell
+out without aliases, so an alias "bomb" is refused before anything walks it."""
+
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _Bounded:
+    """Checks of the composed node graph, shared by the libyaml and pure-Python loaders.
+
+    After composing (aliases are still shared nodes, nothing is expanded yet)
+    :meth:`get_single_node` walks each node once and refuses nesting deeper than
+    :data:`MAX_YAML_DEPTH`, aliases expanding past :data:`MAX_YAML_NODES` values or
+    referring to themselves, a key repeated in one mapping, and a date that is not on
+    the calendar, each as a :class:`ScenarioCheckError` at the field path.
+    """
+
+    def get_single_node(self) -> yaml.Node | None:
+        """The document's root node, checked (see the class)."""
+        node = super().get_single_node()  # type: ignore[misc]
+        if node is not None:
+            self._check_graph(node)
+        return node
+
+    def _check_graph(self, root: yaml.Node) -> None:
+        size: dict[int, int] = {}
+        height: dict[int, int] = {}
+        entered: set[int] = set()
+        stack: list[tuple[yaml.Node, Loc, list | None]] = [(root, (), None)]
+        while stack:
+            node, loc, kids = stack.pop()
+            nid = id(node)
+            if kids is not None:  # leaving: every child is done
+                entered.discard(nid)
+                size[nid] = 1 + sum(size[id(k)] for k, _ in kids)
+                height[nid] = 1 + max((height[id(k)] for k, _ in kids), default=0)
+                if height[nid] > MAX_YAML_DEPTH:
+                    shown = loc[:6] + (("...",) if len(loc) > 6 else ())
+                    raise ScenarioCheckError(
+                        shown, f"nested deeper than {MAX_YAML_DEPTH} levels (line {_line(node)})"
+                    )
+                if size[nid] > MAX_YAML_NODES:
+                    raise ScenarioCheckError(
+                        loc,
+                        f"aliases expand to more than {MAX_YAML_NODES:,} values "
+                        f"(line {_line(node)}); write the values out",
+                    )
+                continue
+            if nid in size:  # an alias of a node already checked
+                continue
+            if nid in entered:
+                raise ScenarioCheckError(loc, f"an alias refers to itself (line {_line(node)})")
+            if isinstance(node, yaml.ScalarNode):
+                size[nid], height[nid] = 1, 1
+                if node.tag == _TIMESTAMP_TAG:
+                    try:
+                        self.construct_yaml_timestamp(node)  # type: ignore[attr-defined]
+                    except ValueError as exc:
+                        raise ScenarioCheckError(
+                            loc, f"{node.value!r} is not a date on the calendar ({exc})"
+                        ) from None
+                continue
+            if isinstance(node, yaml.MappingNode):
+                _check_unique_keys(node, loc)
+            kids = _children(node, loc)
+            entered.add(nid)
+            stack.append((node, loc, kids))
+            stack.extend((k, kloc, None) for k, kloc in reversed(kids))
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _children(node: yaml.Node, loc: Loc) -> list[tuple[yaml.Node, Loc]]:
+    """A node's children with their field paths (mapping keys count as values too)."""
+    if isinstance(node, yaml.SequenceNode):
+        return [(item, (*loc, i)) for i, item in enumerate(node.value)]
+    if isinstance(node, yaml.MappingNode):
+        out: list[tuple[yaml.Node, Loc]] = []
+        for key, value in node.value:
+            name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+            out.append((key, loc))
+            out.append((value, (*loc, name)))
+        return out
+    return []
+
+
+def _check_unique_keys(node: yaml.MappingNode, loc: Loc) -> None:
+    """Refuse a key written twice in one mapping (YAML would silently keep the last)."""
+    first: dict[tuple[str, str], int] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE_TAG:
+            continue
+        if (key.tag, key.value) in first:
+            raise ScenarioCheckError(
+                (*loc, str(key.value)),
+                f"duplicate key (lines {first[(key.tag, key.value)]} and {_line(key)}); "
+                "write each key once",
+            )
+        first[(key.tag, key.value)] = _line(key)
+
+
+class _FastLoader(_Bounded, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's parser (when installed) with the checks of :class:`_Bounded`."""
+
+
+class _PyLoader(_Bounded, yaml.SafeLoader):
+    """The pure-Python parser with the same checks (its messages do not vary by installation)."""
+
+
 _YAML_CACHE: dict[tuple[str, int, int], Any] = {}
+
+
+def _read_bounded(path: Path) -> str:
+    """The text of a regular file of at most :data:`MAX_FILE_BYTES`, decoded as UTF-8.
+
+    Devices (``/dev/zero``), FIFOs and directories are refused before anything is
+    read, and at most one byte more than the limit is ever read.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise scenario_error(path, (), "file not found") from None
+    except (OSError, ValueError) as exc:
+        raise scenario_error(
+            path, (), f"cannot read ({getattr(exc, 'strerror', None) or exc})"
+        ) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise scenario_error(path, (), "not a regular file (a directory, device or pipe)")
+    if st.st_size > MAX_FILE_BYTES:
+        raise scenario_error(
+            path, (), f"file of {st.st_size:,} bytes; the limit is {MAX_FILE_BYTES:,} bytes"
+        )
+    try:
+        with open(path, "rb") as fh:
+            blob = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise scenario_error(path, (), f"cannot read ({exc.strerror})") from None
+    if len(blob) > MAX_FILE_BYTES:  # grew since stat
+        raise scenario_error(path, (), f"file larger than {MAX_FILE_BYTES:,} bytes")
+    try:
+        return blob.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = blob.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (blob.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise scenario_error(
+            path,
+            (),
+            f"not UTF-8 text (byte 0x{blob[exc.start]:02x} at line {line}, column {column})",
+        ) from None
+
+
+def _parse(path: Path, text: str) -> Any:
+    """Parse ``text`` with the checks of :class:`_Bounded`; every failure a one-line error."""
+    try:
+        try:
+            return yaml.load(text, Loader=_FastLoader)  # noqa: S506 (a safe loader)
+        except yaml.YAMLError:
+            return yaml.load(text, Loader=_PyLoader)  # noqa: S506 (the same error, usual wording)
+    except (yaml.YAMLError, ScenarioCheckError) as exc:
+        raise ScenarioError(first_error(path, exc)) from None
+    except RecursionError:
+        raise scenario_error(path, (), f"nested deeper than {MAX_YAML_DEPTH} levels") from None
+    except MemoryError:
+        raise scenario_error(path, (), "too large to parse in memory") from None
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """A YAML file's content (kept per file version: batches and benchmarks re-read files).
 
-    Parsed with libyaml when available; errors are reported by the pure-Python
-    parser so messages do not depend on the installation.
+    Only regular files of at most :data:`MAX_FILE_BYTES` are read; nesting,
+    alias expansion, repeated keys and impossible dates are refused (see
+    :class:`_Bounded`). Parsed with libyaml when available; errors are reported
+    by the pure-Python parser so messages do not depend on the installation.
+
+    Raises:
+        ScenarioError: with a one-line message naming the file (and the field).
     """
+    path = Path(path)
     try:
         st = path.stat()
         key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
-    except OSError:
+    except (OSError, ValueError, RuntimeError):
         key = None
     if key is not None and key in _YAML_CACHE:
         return copy.deepcopy(_YAML_CACHE[key])
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise scenario_error(path, (), "file not found") from None
-    except OSError as exc:
-        raise scenario_error(path, (), f"cannot read ({exc.strerror})") from None
-    try:
-        try:
-            data = yaml.load(text, Loader=_FAST_LOADER)  # noqa: S506 (a safe loader)
-        except yaml.YAMLError:
-            data = yaml.safe_load(text)  # the same error, with the usual message
-    except yaml.YAMLError as exc:
-        raise ScenarioError(first_error(path, exc)) from None
+    data = _parse(path, _read_bounded(path))
     if not isinstance(data, dict):
         raise scenario_error(path, (), "expected a mapping of scenario fields at the top level")
     if key is not None:
@@ -72,40 +243,67 @@ def _identity(items: Any) -> str | None:
     if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
         return None
     for key in ("id", "name"):
-        if all(key in i for i in items):
+        if all(
+            isinstance(i.get(key), str | int) and not isinstance(i.get(key), bool) for i in items
+        ):
             return key
     return None
 
 
-def _merge_named(base: list[dict[str, Any]], override: list[dict[str, Any]], key: str) -> list:
+def _merge_named(
+    base: list[dict[str, Any]], override: list[dict[str, Any]], key: str, loc: Loc
+) -> list:
+    first: dict[Any, int] = {}
+    for n, item in enumerate(override):
+        if item[key] in first:
+            raise ScenarioCheckError(
+                (*loc, n, key),
+                f"{item[key]!r} is repeated in this list (items [{first[item[key]]}] and [{n}]); "
+                "give each item once",
+            )
+        first[item[key]] = n
     out = [copy.deepcopy(i) for i in base]
     index = {i[key]: n for n, i in enumerate(out)}
-    for item in override:
+    for n, item in enumerate(override):
         if item.get("remove") is True:
+            if item[key] not in index:
+                raise ScenarioCheckError(
+                    (*loc, n, key), f"no item {item[key]!r} to remove in the scenario extended"
+                )
             out = [i for i in out if i[key] != item[key]]
             index = {i[key]: n for n, i in enumerate(out)}
         elif item[key] in index:
-            out[index[item[key]]] = deep_merge(out[index[item[key]]], item)
+            out[index[item[key]]] = deep_merge(out[index[item[key]]], item, (*loc, n))
         else:
             index[item[key]] = len(out)
             out.append(copy.deepcopy(item))
     return out
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: dict[str, Any], loc: Loc = ()) -> dict[str, Any]:
     """Merge ``override`` into a copy of ``base``.
 
     Mappings merge key by key. Lists of named items (every item has an
     ``id``, or every item a ``name``, in both lists) merge item by item: an
     override item changes the base item with the same id/name, a new one is
     appended, and ``{id: X, remove: true}`` deletes X. Other values replace.
+
+    Args:
+        base: The content merged into.
+        override: The content that wins.
+        loc: Where ``override`` sits in the scenario (for the messages).
+
+    Raises:
+        ScenarioCheckError: for a name given twice in one list of ``override``, or
+            the removal of an item ``base`` does not have.
     """
     out = copy.deepcopy(base)
     for key, value in override.items():
+        sub = (*loc, str(key))
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
+            out[key] = deep_merge(out[key], value, sub)
         elif (ident := _identity(out.get(key))) and _identity(value) == ident:
-            out[key] = _merge_named(out[key], value, ident)
+            out[key] = _merge_named(out[key], value, ident, sub)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -131,6 +329,8 @@ def overrides_from(params: dict[str, Any]) -> dict[str, Any]:
             if "[" in part and part.endswith("]"):
                 key, item = part[:-1].split("[", 1)
                 items = node.setdefault(key, [])
+                if not isinstance(items, list):
+                    raise scenario_error(path, (), f"{key!r} is both a field and a list")
                 entry = next((e for e in items if e.get("name", e.get("id")) == item), None)
                 if entry is None:
                     entry = {"id": item} if item.startswith(("US-", "CN-")) else {"name": item}
@@ -144,6 +344,8 @@ def overrides_from(params: dict[str, Any]) -> dict[str, Any]:
                 node[part] = value
             else:
                 node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise scenario_error(path, (), f"{part!r} is both a value and a mapping")
     return out
 
 
@@ -217,9 +419,12 @@ def _apply_calibration(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     fitted = read_yaml(cal_path).get("fitted") or {}
     if not isinstance(fitted, dict):
         raise scenario_error(cal_path, ("fitted",), "expected a mapping of key.path: value")
+    for key in fitted:
+        if not isinstance(key, str):
+            raise scenario_error(cal_path, ("fitted", str(key)), "expected a key.path (text)")
     try:
         return deep_merge(data, overrides_from(fitted))
-    except ScenarioError as exc:
+    except (ScenarioError, ScenarioCheckError) as exc:
         raise scenario_error(cal_path, ("fitted",), str(exc)) from None
 
 
@@ -249,7 +454,10 @@ def _raw_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]
             "and the scenario library)",
         )
     base = _raw_with_extends(parent_path, (*seen, real))
-    merged = deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
+    try:
+        merged = deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
+    except ScenarioCheckError as exc:
+        raise ScenarioError(first_error(path, exc)) from None
     merged["extends"] = parent
     return merged
 
@@ -270,7 +478,10 @@ def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | None = N
     path = resolve_path(name_or_path)
     raw = _raw_with_extends(path)
     if overrides:
-        raw = deep_merge(raw, overrides)
+        try:
+            raw = deep_merge(raw, overrides)
+        except ScenarioCheckError as exc:
+            raise ScenarioError(first_error(path, exc, prefix="(overrides) ")) from None
     try:
         check_sources(raw, load_references(), f"scenarios/{REFERENCES_FILE}")
         return Scenario.model_validate(raw)

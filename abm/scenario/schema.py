@@ -21,6 +21,7 @@ from datetime import date
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Strict as StrictNumber
 
 from abm.scenario.errors import ScenarioCheckError
 
@@ -28,15 +29,46 @@ Region = Literal["US", "CN", "ROW"]
 REGIONS: tuple[str, ...] = get_args(Region)
 """The regions of the world, in the order every per-region table uses."""
 
-NonNeg = Annotated[float, Field(ge=0)]
-Fraction = Annotated[float, Field(ge=0, le=1)]
-PositiveInt = Annotated[int, Field(gt=0)]
+# Plausible ranges. Numbers are finite, typed strictly (``true`` is not a number, a
+# whole number is a number) and bounded, so no value can overflow the model's arithmetic.
+MAX_WEEKS = 2000
+"""Longest horizon and any duration in weeks: 38 years, seven times the library's horizon."""
+MAX_UNITS = 1_000_000_000
+"""Most units of a product per firm (cohort, week's output, cap): ~300x Nvidia's 2024 volume."""
+MAX_PRICE_USD = 1e7
+"""Highest price (per GPU, per month, per H100e-hour): ~200x the dearest accelerator."""
+MAX_CAPACITY = 1e8
+"""Most wafers or HBM stacks per supplier-week: ~450x the largest library capacity."""
+MAX_AMOUNT = 1e13
+"""Any other quantity (USD, H100e, TFLOPS...): 250x the largest library value (40e9 USD)."""
+MAX_FACTOR = 1000.0
+"""Multipliers, growth rates, elasticities and exponents (exp() and powers stay finite)."""
+MAX_SYNTHETIC_FIRMS = 100_000
+"""Synthetic firms in all: 50,000 take ~0.6 GB before the first week, 100,000 a few GB."""
+MAX_SEED = 2**32 - 1
+"""Largest seed: any numpy seed, and it fits the int64 ``seed`` column of the outputs."""
+
+Real = Annotated[float, StrictNumber(), Field(allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
+"""A finite number (an integer is accepted, ``true`` is not) of at most :data:`MAX_AMOUNT`."""
+Int = Annotated[int, StrictNumber(), Field(ge=-MAX_UNITS, le=MAX_UNITS)]
+"""A whole number (not ``true``, not ``2.5``) of at most :data:`MAX_UNITS`."""
+NonNeg = Annotated[Real, Field(ge=0)]
+Fraction = Annotated[Real, Field(ge=0, le=1)]
+Factor = Annotated[Real, Field(ge=0, le=MAX_FACTOR)]
+PositiveInt = Annotated[Int, Field(gt=0)]
+Units = Annotated[Int, Field(ge=0, le=MAX_UNITS)]
+Weeks = Annotated[Int, Field(ge=0, le=MAX_WEEKS)]
+PositiveWeeks = Annotated[Int, Field(gt=0, le=MAX_WEEKS)]
+Price = Annotated[Real, Field(gt=0, le=MAX_PRICE_USD)]
+Capacity = Annotated[Real, Field(ge=0, le=MAX_CAPACITY)]
 
 
 class Strict(BaseModel):
     """Base: unknown keys are errors, values are validated on assignment."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False
+    )
 
 
 class Sourced(Strict):
@@ -62,23 +94,23 @@ class ProductSpec(Sourced):
     vendor: str
     launch: date
     end_of_sale: date | None = None
-    bf16_tflops: Annotated[float, Field(gt=0)]
-    tpp: Annotated[float, Field(gt=0)]
-    die_area_mm2: Annotated[float, Field(gt=0)]
-    memory_bandwidth_gbs: Annotated[float, Field(gt=0)]
+    bf16_tflops: Annotated[Real, Field(gt=0)]
+    tpp: Annotated[Real, Field(gt=0)]
+    die_area_mm2: Annotated[Real, Field(gt=0)]
+    memory_bandwidth_gbs: Annotated[Real, Field(gt=0)]
     interconnect_gbs: NonNeg
-    hbm_stacks: Annotated[int, Field(ge=0)]
+    hbm_stacks: Annotated[Int, Field(ge=0)]
     packages_per_wafer: PositiveInt
     logic_dies: PositiveInt = 1
     dies_per_wafer: PositiveInt
     foundry: str
     node: str
     packager: str
-    list_price_usd: Annotated[float, Field(gt=0)]
-    power_w: Annotated[float, Field(gt=0)]
+    list_price_usd: Price
+    power_w: Annotated[Real, Field(gt=0)]
     markets: list[str] | None = None
     variant_of: str | None = None
-    training_efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0
+    training_efficiency: Annotated[Real, Field(gt=0, le=1)] = 1.0
 
     @model_validator(mode="after")
     def _dates(self) -> ProductSpec:
@@ -103,17 +135,17 @@ class FirmSpec(Sourced):
 class CapacityGrowth(Strict):
     """How a supplier adds capacity: reviewed every quarter, arriving after a lag."""
 
-    max_growth_per_year: NonNeg = 1.0
-    expansion_lag_weeks: Annotated[int, Field(ge=1)] = 52
-    target_utilisation: Annotated[float, Field(gt=0, le=1)] = 0.9
+    max_growth_per_year: Factor = 1.0
+    expansion_lag_weeks: Annotated[Weeks, Field(ge=1)] = 52
+    target_utilisation: Annotated[Real, Field(gt=0, le=1)] = 0.9
 
 
 class NodeSpec(Sourced):
     """A process node at a foundry: wafer starts available to accelerators."""
 
     node: str
-    capacity_wafers_per_week: NonNeg
-    yield_fraction: Annotated[float, Field(gt=0, le=1)]
+    capacity_wafers_per_week: Capacity
+    yield_fraction: Annotated[Real, Field(gt=0, le=1)]
 
 
 class FoundrySpec(FirmSpec):
@@ -121,40 +153,40 @@ class FoundrySpec(FirmSpec):
 
     nodes: list[NodeSpec] = Field(min_length=1)
     growth: CapacityGrowth = CapacityGrowth()
-    cycle_weeks: PositiveInt = 12
+    cycle_weeks: PositiveWeeks = 12
 
 
 class PackagerSpec(FirmSpec):
     """An advanced-packaging line (CoWoS-class)."""
 
-    capacity_wafers_per_week: NonNeg
+    capacity_wafers_per_week: Capacity
     reserved_share: Fraction = 0.0
     growth: CapacityGrowth = CapacityGrowth()
-    cycle_weeks: PositiveInt = 4
+    cycle_weeks: PositiveWeeks = 4
 
 
 class MemoryMakerSpec(FirmSpec):
     """An HBM maker."""
 
-    capacity_stacks_per_week: NonNeg
+    capacity_stacks_per_week: Capacity
     reserved_share: Fraction = 0.0
     growth: CapacityGrowth = CapacityGrowth()
-    cycle_weeks: PositiveInt = 4
+    cycle_weeks: PositiveWeeks = 4
 
 
 class VendorSpec(FirmSpec):
     """A GPU vendor; its products are the catalogue entries naming it."""
 
     hbm_suppliers: dict[str, Fraction] = Field(min_length=1)
-    target_backlog_weeks: Annotated[float, Field(gt=0)] = 8.0
-    initial_weekly_units: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
-    input_cover_weeks: Annotated[float, Field(ge=0)] = 4.0
-    max_ramp: Annotated[float, Field(ge=1)] = 1.5
-    min_plan_units_per_week: Annotated[float, Field(ge=0)] = 2000.0
-    price_response: NonNeg = 0.25
+    target_backlog_weeks: Annotated[Real, Field(le=MAX_WEEKS, gt=0)] = 8.0
+    initial_weekly_units: dict[str, Units] = Field(default_factory=dict)
+    input_cover_weeks: Annotated[Real, Field(le=MAX_WEEKS, ge=0)] = 4.0
+    max_ramp: Annotated[Real, Field(le=MAX_FACTOR, ge=1)] = 1.5
+    min_plan_units_per_week: Annotated[Real, Field(ge=0, le=MAX_UNITS)] = 2000.0
+    price_response: Factor = 0.25
     allocation: Literal["pro_rata", "priority", "fifo"] = "priority"
     designs_variants: bool = False
-    variant_design_weeks: Annotated[int, Field(ge=0)] = 12
+    variant_design_weeks: Weeks = 12
 
 
 # ------------------------------------------------------------------ buyers
@@ -168,9 +200,9 @@ class FleetCohort(Sourced):
     """
 
     product: str
-    units: Annotated[int, Field(ge=0)]
-    age_weeks: Annotated[int, Field(ge=0)] = 0
-    spread_weeks: Annotated[int, Field(ge=0)] = 0
+    units: Units
+    age_weeks: Weeks = 0
+    spread_weeks: Weeks = 0
 
     @model_validator(mode="after")
     def _spread(self) -> FleetCohort:
@@ -184,7 +216,7 @@ class BuyerSpec(FirmSpec):
 
     initial_fleet: list[FleetCohort] = Field(default_factory=list)
     vendor_shares: dict[str, Fraction] = Field(default_factory=dict)
-    priority: Annotated[int, Field(ge=0, le=9)] = 1
+    priority: Annotated[Int, Field(ge=0, le=9)] = 1
 
 
 class CloudSpec(BuyerSpec):
@@ -203,27 +235,27 @@ class LabSpec(BuyerSpec):
     users_path_million: TrendPoints = Field(min_length=1)
     users_noise_sd: NonNeg = 0.01
     paid_share: Fraction = 0.05
-    subscription_usd_per_month: NonNeg = 20.0
+    subscription_usd_per_month: Annotated[NonNeg, Field(le=MAX_PRICE_USD)] = 20.0
     signup_share_per_week: Fraction = 0.15
     pending_churn_per_week: Fraction = 0.1
     inference_h100e_per_million_users: NonNeg
-    intensity_growth_per_year: float = 0.0
-    efficiency: Annotated[float, Field(gt=0)] = 1.0
+    intensity_growth_per_year: Annotated[Real, Field(ge=-1, le=MAX_FACTOR)] = 0.0
+    efficiency: Annotated[Factor, Field(gt=0)] = 1.0
     training_h100e: TrendPoints = Field(min_length=1)
     api_share: Fraction = 0.0
-    api_markup: Annotated[float, Field(ge=1)] = 2.0
+    api_markup: Annotated[Real, Field(le=MAX_FACTOR, ge=1)] = 2.0
     own_fleet: bool = False
     rents: bool = True
-    cash_usd: float = 1e9
+    cash_usd: Real = 1e9
     funding_usd_per_week: NonNeg = 0.0
     opex_usd_per_week: NonNeg = 0.0
     reallocation_share_per_week: Fraction = 0.05
-    rental_growth_per_week: NonNeg = 0.05
-    inference_headroom: NonNeg = 0.05
+    rental_growth_per_week: Factor = 0.05
+    inference_headroom: Factor = 0.05
     pause_threshold: Fraction = 0.02
-    resume_headroom: NonNeg = 0.03
-    resume_after_weeks: PositiveInt = 3
-    exit_after_weeks_insolvent: PositiveInt = 8
+    resume_headroom: Factor = 0.03
+    resume_after_weeks: PositiveWeeks = 3
+    exit_after_weeks_insolvent: PositiveWeeks = 8
 
     @model_validator(mode="after")
     def _fleet_or_rent(self) -> LabSpec:
@@ -243,7 +275,7 @@ class EnterpriseSpec(Sourced):
     demand_path_h100e: TrendPoints = Field(min_length=1)
     noise_sd: NonNeg = 0.02
     via_labs_share: Fraction = 0.5
-    elasticity: NonNeg = 1.0
+    elasticity: Factor = 1.0
 
 
 # ---------------------------------------------------------------- controls
@@ -252,10 +284,10 @@ class EnterpriseSpec(Sourced):
 class Threshold(Strict):
     """Bounds on one product attribute; every bound given must hold."""
 
-    ge: float | None = None
-    gt: float | None = None
-    le: float | None = None
-    lt: float | None = None
+    ge: Real | None = None
+    gt: Real | None = None
+    le: Real | None = None
+    lt: Real | None = None
 
     @model_validator(mode="after")
     def _some_bound(self) -> Threshold:
@@ -295,8 +327,8 @@ class LicencePolicy(Strict):
 
     policy: Literal["deny", "case_by_case", "allow"]
     approval_probability: Fraction = 0.0
-    delay_weeks: Annotated[int, Field(ge=0)] = 0
-    valid_weeks: PositiveInt = 52
+    delay_weeks: Weeks = 0
+    valid_weeks: PositiveWeeks = 52
 
 
 class RuleSpec(Strict):
@@ -315,7 +347,7 @@ class RuleSpec(Strict):
     destinations: list[str] = Field(min_length=1)
     end_users: list[str] = Field(default_factory=list)
     licence: LicencePolicy
-    quantity_cap_units_per_buyer_year: Annotated[int, Field(ge=0)] | None = None
+    quantity_cap_units_per_buyer_year: Units | None = None
     levy_share: Fraction = 0.0
     description: str = ""
     sources: dict[str, str] = Field(default_factory=dict)
@@ -343,8 +375,8 @@ class CloseLoophole(Strict):
 
     enabled: bool = False
     share_threshold: Fraction = 0.3
-    weeks_over: PositiveInt = 13
-    lag_weeks: Annotated[int, Field(ge=0)] = 26
+    weeks_over: PositiveWeeks = 13
+    lag_weeks: Weeks = 26
 
 
 class DomesticMandate(Strict):
@@ -359,7 +391,7 @@ class DomesticMandate(Strict):
     enabled: bool = False
     target_share: Fraction = 0.5
     step_share_of_buyers: Fraction = 0.25
-    review_weeks: PositiveInt = 26
+    review_weeks: PositiveWeeks = 26
     start: date | None = None
 
 
@@ -384,11 +416,11 @@ class BrokerSpec(FirmSpec):
 
     vendor_shares: dict[str, Fraction] = Field(min_length=1)
     targets: list[str] = Field(default_factory=lambda: ["CN"])
-    max_units_per_week: Annotated[int, Field(ge=0)] = 2000
-    premium_base: NonNeg = 0.3
-    premium_per_shortage: NonNeg = 2.0
+    max_units_per_week: Units = 2000
+    premium_base: Factor = 0.3
+    premium_per_shortage: Factor = 2.0
     detection_base: Fraction = 0.05
-    priority: Annotated[int, Field(ge=0, le=9)] = 0
+    priority: Annotated[Int, Field(ge=0, le=9)] = 0
 
 
 class SyntheticWorld(Strict):
@@ -400,11 +432,20 @@ class SyntheticWorld(Strict):
     labs that rent (taking ``small_lab_share`` of their users and training).
     """
 
-    enterprises: Annotated[int, Field(ge=0)] = 0
-    labs: Annotated[int, Field(ge=0)] = 0
-    clouds: Annotated[int, Field(ge=0)] = 0
-    seed: Annotated[int, Field(ge=0)] = 0
+    enterprises: Annotated[Int, Field(ge=0, le=MAX_SYNTHETIC_FIRMS)] = 0
+    labs: Annotated[Int, Field(ge=0, le=MAX_SYNTHETIC_FIRMS)] = 0
+    clouds: Annotated[Int, Field(ge=0, le=MAX_SYNTHETIC_FIRMS)] = 0
+    seed: Annotated[int, StrictNumber(), Field(ge=0, le=MAX_SEED)] = 0
     small_lab_share: Fraction = 0.2
+
+    @model_validator(mode="after")
+    def _total(self) -> SyntheticWorld:
+        total = self.enterprises + self.labs + self.clouds
+        if total > MAX_SYNTHETIC_FIRMS:
+            raise ValueError(
+                f"{total:,} synthetic firms in all; at most {MAX_SYNTHETIC_FIRMS:,} fit in memory"
+            )
+        return self
 
 
 class World(Strict):
@@ -435,13 +476,13 @@ class RentalParams(Sourced):
     ``floor * utilisation ** k`` (see :func:`abm.markets.clearing.clear_rental_market`).
     """
 
-    floor_usd_per_h100e_hour: Annotated[float, Field(gt=0)] = 1.0
-    idle_price_exponent: NonNeg = 0.0
-    ceiling_usd_per_h100e_hour: Annotated[float, Field(gt=0)] = 12.0
-    lab_reference_usd_per_h100e_hour: Annotated[float, Field(gt=0)] = 4.0
-    enterprise_reference_usd_per_h100e_hour: Annotated[float, Field(gt=0)] = 2.0
-    lab_elasticity: NonNeg = 0.1
-    price_smoothing: Annotated[float, Field(gt=0, le=1)] = 0.2
+    floor_usd_per_h100e_hour: Price = 1.0
+    idle_price_exponent: Factor = 0.0
+    ceiling_usd_per_h100e_hour: Price = 12.0
+    lab_reference_usd_per_h100e_hour: Price = 4.0
+    enterprise_reference_usd_per_h100e_hour: Price = 2.0
+    lab_elasticity: Factor = 0.1
+    price_smoothing: Annotated[Real, Field(gt=0, le=1)] = 0.2
     rentable_share: Fraction = 0.95
 
     @model_validator(mode="after")
@@ -463,31 +504,31 @@ class BuyerParams(Sourced):
 
     forecast_alpha: Fraction = 0.3
     forecast_beta: Fraction = 0.1
-    safety_stock: NonNeg = 0.1
-    supply_line_adjust_weeks: Annotated[float, Field(ge=1)] = 8.0
-    max_forecast_horizon_weeks: Annotated[float, Field(ge=0)] = 52.0
-    cancel_excess_share: NonNeg = 0.25
-    double_order_per_week: NonNeg = 0.0
-    double_order_cap: NonNeg = 1.0
-    product_choice_sharpness: NonNeg = 4.0
-    service_life_weeks: PositiveInt = 260
+    safety_stock: Factor = 0.1
+    supply_line_adjust_weeks: Annotated[Real, Field(le=MAX_WEEKS, ge=1)] = 8.0
+    max_forecast_horizon_weeks: Annotated[Real, Field(le=MAX_WEEKS, ge=0)] = 52.0
+    cancel_excess_share: Factor = 0.25
+    double_order_per_week: Factor = 0.0
+    double_order_cap: Factor = 1.0
+    product_choice_sharpness: Factor = 4.0
+    service_life_weeks: PositiveWeeks = 260
 
 
 class VendorParams(Sourced):
     """Vendors' supply-chain timing and pricing."""
 
-    transit_weeks: Annotated[int, Field(ge=0)] = 4
-    normal_lead_time_weeks: Annotated[float, Field(gt=0)] = 12.0
+    transit_weeks: Weeks = 4
+    normal_lead_time_weeks: Annotated[Real, Field(le=MAX_WEEKS, gt=0)] = 12.0
     price_adjust_rate: Fraction = 0.1
-    max_price_multiple: Annotated[float, Field(ge=1)] = 1.6
-    min_price_multiple: Annotated[float, Field(gt=0, le=1)] = 0.7
+    max_price_multiple: Annotated[Real, Field(le=MAX_FACTOR, ge=1)] = 1.6
+    min_price_multiple: Annotated[Real, Field(gt=0, le=1)] = 0.7
 
 
 class Substitution(Strict):
     """How blocked buyers turn to other vendors (domestic substitutes)."""
 
     substitutes: dict[str, list[str]] = Field(default_factory=dict)
-    front_run_boost: NonNeg = 1.0
+    front_run_boost: Factor = 1.0
 
 
 class DemandParams(Sourced):
@@ -509,13 +550,13 @@ class DemandParams(Sourced):
     2023 shortage (latent demand, A19).
     """
 
-    enterprise_scale_start: Annotated[float, Field(gt=0)] = 1.0
-    enterprise_scale_mid: Annotated[float, Field(gt=0)] = 1.0
+    enterprise_scale_start: Annotated[Factor, Field(gt=0)] = 1.0
+    enterprise_scale_mid: Annotated[Factor, Field(gt=0)] = 1.0
     enterprise_scale_mid_date: date = date(2023, 7, 3)
-    enterprise_scale_late: Annotated[float, Field(gt=0)] | None = None
+    enterprise_scale_late: Annotated[Factor, Field(gt=0)] | None = None
     enterprise_scale_late_date: date = date(2025, 10, 6)
-    enterprise_scale_end: Annotated[float, Field(gt=0)] = 1.0
-    training_scale_peak: Annotated[float, Field(gt=0)] = 1.0
+    enterprise_scale_end: Annotated[Factor, Field(gt=0)] = 1.0
+    training_scale_peak: Annotated[Factor, Field(gt=0)] = 1.0
     training_scale_peak_date: date = date(2023, 10, 2)
     training_scale_until: date = date(2024, 7, 1)
 
@@ -536,8 +577,8 @@ class Parameters(Strict):
     demand: DemandParams = DemandParams()
     buyers: BuyerParams = BuyerParams()
     vendors: VendorParams = VendorParams()
-    expansion_review_weeks: PositiveInt = 13
-    supplier_max_queue_weeks: Annotated[float, Field(gt=0)] = 8.0
+    expansion_review_weeks: PositiveWeeks = 13
+    supplier_max_queue_weeks: Annotated[Real, Field(le=MAX_WEEKS, gt=0)] = 8.0
 
 
 # ------------------------------------------------------------------ shocks
@@ -555,27 +596,27 @@ class ConsumerSurge(ShockBase):
     """Users of a lab jump by ``factor`` within ``ramp_weeks`` (DevDay-style)."""
 
     kind: Literal["consumer_surge"]
-    factor: Annotated[float, Field(gt=0)]
-    ramp_weeks: PositiveInt = 2
-    hold_weeks: Annotated[int, Field(ge=0)] = 4
+    factor: Annotated[Factor, Field(gt=0)]
+    ramp_weeks: PositiveWeeks = 2
+    hold_weeks: Weeks = 4
     persistence: Fraction = 0.3
-    decay_half_life_weeks: Annotated[float, Field(gt=0)] = 4.0
+    decay_half_life_weeks: Annotated[Real, Field(le=MAX_WEEKS, gt=0)] = 4.0
 
 
 class CapacityShock(ShockBase):
     """A supplier's capacity is multiplied by ``factor`` for ``weeks``."""
 
     kind: Literal["capacity_shock"]
-    factor: NonNeg
-    weeks: PositiveInt
+    factor: Factor
+    weeks: PositiveWeeks
 
 
 class EnterpriseShock(ShockBase):
     """Enterprise demand of a region (target = region code) is multiplied by ``factor``."""
 
     kind: Literal["enterprise_demand_shock"]
-    factor: NonNeg
-    weeks: PositiveInt
+    factor: Factor
+    weeks: PositiveWeeks
 
 
 Shock = Annotated[ConsumerSurge | CapacityShock | EnterpriseShock, Field(discriminator="kind")]
@@ -598,7 +639,7 @@ class Scenario(Strict):
     calibration: str | None = None
     """File of fitted parameter values (written by ``abm calibrate``) applied on load."""
     start_date: date = date(2022, 1, 3)
-    weeks: PositiveInt = 261
+    weeks: PositiveWeeks = 261
     parameters: Parameters = Parameters()
     world: World
     shocks: list[Shock] = Field(default_factory=list)

@@ -184,7 +184,7 @@ def test_bad_folders_give_clear_errors(small_run, tmp_path):
         connect(broken)
     (broken / "manifest.json").write_text((small_run / "manifest.json").read_text())
     (broken / "events.parquet").write_bytes(b"PAR1 garbage")
-    with pytest.raises(ResultsError, match="cannot read events.parquet"):
+    with pytest.raises(ResultsError, match=r"broken/events\.parquet: not a readable Parquet file"):
         connect(broken)
     (broken / "events.parquet").unlink()
     with pytest.raises(ResultsError, match="events.parquet: missing"):

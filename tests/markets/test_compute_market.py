@@ -32,15 +32,9 @@ def test_a_clearing_serves_what_the_pure_function_gives(model):
             continue
         clouds = [c for c in market.clouds_in[r] if c.active]
         supply = sum(c.rentable_h100e() for c in clouds)
-        pure = clear_rental_market(
-            supply,
-            need,
-            ref,
-            eps,
-            rp.floor_usd_per_h100e_hour,
-            rp.ceiling_usd_per_h100e_hour,
-            idle_exponent=rp.idle_price_exponent,
-        )
+        bounds = (rp.floor_usd_per_h100e_hour, rp.ceiling_usd_per_h100e_hour)
+        idle = {"idle_exponent": rp.idle_price_exponent}
+        pure = clear_rental_market(supply, need, ref, eps, *bounds, **idle)
         prev = market.price[r]
         market._clear_region(r)
         assert market.price[r] == pytest.approx(prev + rp.price_smoothing * (pure.price - prev))

@@ -42,7 +42,8 @@ def test_levers_and_scenario_reach_the_run():
     assert s.describe() == "taiwan_disruption · seed 3 · Enforcement strength = 0.65"
 
 
-def test_a_bad_scenario_is_refused_with_a_message(tmp_path):
+def test_a_bad_scenario_is_refused_with_a_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("ABM_UI_SCENARIO_DIRS", str(tmp_path))  # the page's allowed folder
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nextends: baseline\nenforcement: 3\n")
     with pytest.raises(ScenarioError, match="enforcement"):

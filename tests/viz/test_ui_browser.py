@@ -203,3 +203,23 @@ def test_page_steps_switches_scenario_and_resets(server, browser):
     page.screenshot(path=str(SHOTS / "after-reset.png"))
     watch.check()
     ctx.close()
+
+
+def test_a_path_outside_the_allowed_folders_is_refused_and_the_page_still_steps(server, browser):
+    ctx, page, watch = _open(browser, server)
+    field = page.locator(".abm-yaml-path input")
+    field.fill("/dev/zero")
+    field.press("Enter")
+    error = page.locator(".abm-error")
+    error.wait_for(timeout=15000)
+    text = error.inner_text()
+    assert text.startswith("not an allowed scenario file: choose a library scenario"), text
+    assert "\n" not in text.strip()
+    page.locator(".abm-reset").click()
+    page.wait_for_timeout(500)
+    assert page.locator(".abm-error").inner_text() == text  # Reset refuses it the same way
+    _step(page)
+    assert _week(page) == 1
+    page.screenshot(path=str(SHOTS / "refused-path.png"))
+    watch.check()
+    ctx.close()
