@@ -61,6 +61,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
+from abm.runs.outputs import verify_run
+
 TABLES = ("metrics.parquet", "events.parquet", "agents.parquet")
 READ_ONLY = {"SELECT", "EXPLAIN"}
 DEFAULT_TIMEOUT_S = 60.0
@@ -169,7 +171,17 @@ def _load_runs(out: str | Path) -> list[tuple[Path, dict[str, Any]]]:
         for name in TABLES:
             if not (run / name).is_file():
                 raise ResultsError(f"{run / name}: missing (the run folder is incomplete)")
-        loaded.append((run, read_manifest(run / "manifest.json")))
+        manifest = read_manifest(run / "manifest.json")
+        # a manifest that records sizes and sha256 is checked against them (so is one whose
+        # status says the run is incomplete); older manifests go to the row-count checks below
+        recorded = manifest.get("files") or manifest.get("status") != "completed"
+        problems = verify_run(run) if recorded else []
+        if problems:
+            raise ResultsError(  # problems name the file first: "events.parquet has ..."
+                f"{run}/{problems[0]} (the run is damaged or incomplete: run it again, "
+                "or `abm batch ... --resume` for a batch)"
+            )
+        loaded.append((run, manifest))
     return loaded
 
 

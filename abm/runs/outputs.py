@@ -111,7 +111,7 @@ def clean_stale_temporaries(folder: Path) -> list[Path]:
     Returns:
         The paths removed.
     """
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(Path(folder).iterdir())
     except OSError:

@@ -439,10 +439,31 @@ def test_exports_are_written_by_the_tool(sandbox, base):
 
 @pytest.fixture()
 def broken(sandbox, tmp_path) -> Path:
+    """A copy of a run whose manifest has no file sizes or checksums (as runs written before
+    them), so damage reaches the Parquet-level checks below."""
     run, _ = sandbox
     copy = tmp_path / "broken"
     shutil.copytree(run, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest.pop("files", None)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
     return copy
+
+
+@pytest.mark.parametrize("name", ["metrics.parquet", "events.parquet", "agents.parquet"])
+def test_bytes_flipped_inside_a_file_fail_its_checksum_at_connect(sandbox, tmp_path, name):
+    run, _ = sandbox
+    copy = tmp_path / "flipped"
+    shutil.copytree(run, copy)
+    path = copy / name
+    size = path.stat().st_size
+    _flip(path, size // 2)  # same size: only the checksum can tell
+    assert path.stat().st_size == size
+    with pytest.raises(ResultsError, match=rf"flipped/{name} checksum differs from the manifest"):
+        connect(copy)
+    res = runner.invoke(app, ["logs", str(copy), "query", "SELECT sum(value) FROM metrics"])
+    assert res.exit_code == 2
+    assert f"{name} checksum differs" in _one_line_error(res)
 
 
 MANIFESTS = {
@@ -528,3 +549,14 @@ def test_corrupt_page_is_one_line_naming_the_file(broken, where):
         res = runner.invoke(app, ["logs", str(broken), *args])
         assert res.exit_code == 2, (args, res.output)
         assert f"{path}: cannot be read" in _one_line_error(res)
+
+
+def test_a_run_marked_as_being_written_is_not_read(sandbox, tmp_path):
+    run, _ = sandbox
+    copy = tmp_path / "writing"
+    shutil.copytree(run, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["status"] = "writing"  # what a killed `abm run --overwrite` leaves
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ResultsError, match="manifest status is 'writing', not 'completed'"):
+        connect(copy)
