@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from abm.engine.metrics import METRICS, catalogue_markdown
+from abm.runs.batch import MAX_SEED_COUNT
 from abm.scenario import ScenarioError, library_names, load_scenario, resolve_path
 from abm.scenario.schema import MAX_SEED, MAX_WEEKS
 
@@ -34,8 +35,6 @@ err = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
-MAX_SEED_COUNT = 10_000
-"""Most seeds per scenario in a batch or a validation: 10,000 baseline runs are days of CPU."""
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
@@ -322,7 +321,6 @@ def batch(
     """
     _check_range("--seeds", seeds, 1, MAX_SEED_COUNT)
     _check_range("--weeks", weeks, 1, MAX_WEEKS)
-    from click.core import ParameterSource
 
     from abm.runs.batch import (
         BatchError,
@@ -338,8 +336,9 @@ def batch(
         _fail(f"--engine: expected local or dask, got {engine!r}")
     if address and engine != "dask":
         _fail("--address needs --engine dask")
+    # compared by name: typer may hand back its own copy of click's ParameterSource enum
     given = {
-        name: ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+        name: getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"
         for name in ("scenarios", "seeds", "weeks", "sweep")
     }
     given["scenarios"] = given["scenarios"] and bool(scenarios)

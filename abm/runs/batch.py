@@ -68,6 +68,7 @@ from abm.scenario import (
     overrides_from,
     split_key_path,
 )
+from abm.scenario.schema import MAX_SEED, MAX_WEEKS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,6 +77,8 @@ if TYPE_CHECKING:
     from abm.engine.model import SupplyChainModel
 
 RUNS_DIR = "runs"
+MAX_SEED_COUNT = 10_000
+"""Most seeds a batch (or validation) runs: 10,000 baseline runs are days of CPU."""
 LOCK_FILE = "batch.lock"
 CONNECT_TIMEOUT_S = 5.0
 """Seconds to wait for a Dask scheduler before giving up."""
@@ -122,8 +125,14 @@ class BatchSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scenarios: list[str] = Field(min_length=1)
-    seeds: Annotated[int, Field(gt=0)] | list[int] = 1
-    weeks: Annotated[int, Field(gt=0)] | None = None
+    # the same bounds as the command line's --seeds/--seed and --weeks (abm.scenario.schema)
+    seeds: (
+        Annotated[int, Field(gt=0, le=MAX_SEED_COUNT)]
+        | Annotated[
+            list[Annotated[int, Field(ge=0, le=MAX_SEED)]], Field(max_length=MAX_SEED_COUNT)
+        ]
+    ) = 1
+    weeks: Annotated[int, Field(gt=0, le=MAX_WEEKS)] | None = None
     sweep: dict[str, list[Any]] = Field(default_factory=dict)
     sample: SampleSpec | None = None
 

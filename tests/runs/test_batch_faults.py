@@ -227,6 +227,9 @@ def test_spec_with_conflicting_flags_is_refused(tmp_path):
         assert res.exit_code == 2, res.output
         assert res.output.count("\n") == 1 and named in res.output, res.output
     assert not out.exists()
+    res = runner.invoke(app, ["batch", "--spec", str(spec), "--out", str(out)])  # alone: runs
+    assert res.exit_code == 0, res.output
+    assert len(list((out / "runs").iterdir())) == 2  # the spec's 2 seeds
     shown = " ".join(runner.invoke(app, ["batch", "--help"]).output.split())
     assert "With --spec the file is the whole design" in shown and "is an error" in shown
 
