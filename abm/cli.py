@@ -179,7 +179,13 @@ def world(
 ) -> None:
     """Write a synthetic-world scenario: thousands of firms derived from a scenario's real ones."""
     from abm.engine.synthetic import expand_synthetic, synthetic_counts
+    from abm.scenario.schema import MAX_SYNTHETIC_FIRMS
 
+    _check_range("--seed", seed, 0, MAX_SEED)
+    for option, value in (("--agents", agents), ("--enterprises", enterprises)):
+        _check_range(option, value, 0, MAX_SYNTHETIC_FIRMS)
+    _check_range("--labs", labs, 0, MAX_SYNTHETIC_FIRMS)
+    _check_range("--clouds", clouds, 0, MAX_SYNTHETIC_FIRMS)
     if out.exists() and not overwrite:
         _fail(f"{out}: exists; pass --overwrite to replace it")
     counts = synthetic_counts(agents, seed)

@@ -38,7 +38,8 @@ from abm.engine.statelog import AgentStateLog
 from abm.engine.synthetic import expand_synthetic
 from abm.engine.world import build_cast, build_graph
 from abm.markets.rental import ComputeMarket
-from abm.scenario import REGIONS, Scenario, load_scenario
+from abm.scenario import REGIONS, Scenario, ScenarioError, load_scenario
+from abm.scenario.schema import MAX_WEEKS
 
 if TYPE_CHECKING:
     from abm.agents.government import Government
@@ -152,6 +153,8 @@ class SupplyChainModel(Model):
         """
         spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, overrides)
         if weeks is not None:
+            if not 1 <= int(weeks) <= MAX_WEEKS:  # the scenario schema's bound, here too
+                raise ScenarioError(f"weeks: expected a whole number from 1 to {MAX_WEEKS:,}")
             spec = spec.model_copy(update={"weeks": int(weeks)})
         return cls(spec, seed=seed)
 

@@ -323,3 +323,32 @@ def test_hardening_largest_seed_runs_and_writes(tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert pq.read_table(out / "metrics.parquet").column("seed")[0].as_py() == 2**32 - 1
+
+
+def test_abm_world_bounds_its_seed_and_sizes_before_writing(tmp_path):
+    from typer.testing import CliRunner
+
+    from abm.cli import app
+
+    out = tmp_path / "w.yaml"
+    for args, option in [
+        (["--seed", str(2**40)], "--seed"),
+        (["--agents", "10000000"], "--agents"),
+        (["--labs", "999999999"], "--labs"),
+    ]:
+        res = CliRunner().invoke(app, ["world", str(out), *args])
+        assert res.exit_code == 2, res.output
+        assert (
+            res.output.count("\n") == 1 and option in res.output and "Traceback" not in res.output
+        )
+    assert not out.exists()
+
+
+def test_the_python_api_bounds_weeks_like_the_schema():
+    import pytest as _pytest
+
+    from abm import ScenarioError, SupplyChainModel
+
+    for weeks in (0, 10**9):
+        with _pytest.raises(ScenarioError, match="weeks: expected a whole number from 1 to 2,000"):
+            SupplyChainModel.from_scenario("baseline", weeks=weeks)
