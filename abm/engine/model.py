@@ -217,7 +217,6 @@ class SupplyChainModel(Model):
         self.week = self.steps - 1
         self.date = self.spec.start_date + timedelta(weeks=self.week)
         self.events.step = self.week
-        self.controls.date = self.date
         for stage in self.stages:
             stage.run(self)
         if self.week + 1 >= self.spec.weeks:
@@ -277,6 +276,7 @@ class SupplyChainModel(Model):
 
 def _calendar(m: SupplyChainModel) -> None:
     """Stage 1: multipliers reset and shocks set; capacity reviewed; governments act."""
+    m.controls.new_week(m.date)  # first: every answer of the week is for this date
     for lab in m.labs:
         lab.user_multiplier = 1.0
     for r in REGIONS:
@@ -288,7 +288,6 @@ def _calendar(m: SupplyChainModel) -> None:
         SHOCKS[shock.kind](m, shock, m.week)
     for s in m.suppliers:
         s.review_capacity()
-    m.controls.new_week(m.date)
     for g in m.governments:
         g.revenue_this_week = 0.0
         g.enact()
