@@ -1,10 +1,10 @@
 """The page's components rendered without a browser (widgets only): Step, levers, Reset."""
 
 import ipyvuetify as v
-import solara
 from solara.widgets import HTML
 
-from viz.app import Controls, Views, feed_html, inspector_html, use_tab_state
+from tests.viz.page import render_tab
+from viz.app import feed_html, inspector_html
 
 
 def _html(rc, cls):
@@ -13,18 +13,7 @@ def _html(rc, cls):
 
 
 def test_components_step_and_reset_without_a_browser():
-    box = {}
-
-    @solara.component
-    def Probe():
-        st = use_tab_state()
-        box["st"] = st
-        with solara.Row():
-            Controls(st)
-            Views(st)
-
-    _, rc = solara.render(Probe(), handle_error=False)
-    st = box["st"]
+    st, rc = render_tab()
     assert 'class="abm-week">0<' in _html(rc, "abm-status")
     step = rc.find(v.Btn, children=["Step"])
     step.widget.click()

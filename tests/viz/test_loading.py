@@ -194,26 +194,14 @@ def test_a_run_that_fails_mid_way_stops_with_a_message_and_keeps_its_weeks(dirs)
 
 
 def test_the_page_survives_a_scenario_that_validates_but_cannot_run(dirs):
-    import solara
     from solara.widgets import HTML
 
-    from viz.app import Controls, Views, use_tab_state
+    from tests.viz.page import render_tab
 
     allowed, _ = dirs
     (allowed / "far.yaml").write_text(FAR.format(day="9999-12-27"))
     (allowed / "late.yaml").write_text(FAR.format(day="9999-11-29"))
-    box = {}
-
-    @solara.component
-    def Probe():
-        st = use_tab_state()
-        box["st"] = st
-        with solara.Row():
-            Controls(st)
-            Views(st)
-
-    _, rc = solara.render(Probe(), handle_error=False)
-    st = box["st"]
+    st, rc = render_tab()
     st.step()
     before = st.session
     st.set_path("far.yaml")
