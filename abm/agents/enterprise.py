@@ -38,13 +38,6 @@ class EnterpriseDemand(Firm):
         path = [(model.step_of(d), v) for d, v in spec.demand_path_h100e]
         first, last = path[0][0], path[-1][0]
         scale = [(first, dp.enterprise_scale_start), (last, dp.enterprise_scale_end)]
-        knots = [(dp.enterprise_scale_mid_date, dp.enterprise_scale_mid)]
-        if dp.enterprise_scale_late is not None:
-            knots.append((dp.enterprise_scale_late_date, dp.enterprise_scale_late))
-        for day, value in knots:
-            step = model.step_of(day)
-            if first < step < last:
-                scale.insert(-1, (step, value))
         self.path = scale_path(path, sorted(scale))
         self.draws = model.stream("enterprise_demand", spec.name)
         self._noise_block: list[float] = []  # draws taken ahead, in stream order

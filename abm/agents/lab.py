@@ -20,7 +20,7 @@ import math
 from typing import TYPE_CHECKING
 
 from abm.agents.buyer import Buyer
-from abm.agents.ordering import interpolate_log, scale_path
+from abm.agents.ordering import extrapolate_log, interpolate_log
 from abm.agents.products import HOURS_PER_WEEK
 from abm.scenario import LabSpec
 
@@ -39,13 +39,9 @@ class AILab(Buyer):
         super().__init__(model, spec)
         self.spec: LabSpec = spec
         self.users_path = [(model.step_of(d), v * 1e6) for d, v in spec.users_path_million]
-        dp = model.spec.parameters.demand
         path = [(model.step_of(d), v) for d, v in spec.training_h100e]
-        peak = model.step_of(dp.training_scale_peak_date)
-        until = model.step_of(dp.training_scale_until)
-        latent = [(0, 1.0), (peak, dp.training_scale_peak), (until, 1.0)]
-        if dp.training_scale_peak != 1 and 0 < peak < until:  # latent demand of the shortage
-            path = scale_path(path, latent)
+        # labs want the compute of the run they prepare: the path this many weeks ahead
+        self.training_lead = model.spec.parameters.demand.training_lead_weeks
         self.training_path = path
         self.draws = model.stream("users", spec.name)
         self.noise = 0.0
@@ -101,7 +97,8 @@ class AILab(Buyer):
         intensity = s.inference_h100e_per_million_users * (1 + s.intensity_growth_per_year) ** years
         self.consumer_need = self.users / 1e6 * intensity / s.efficiency
         self.api_need = api_need_h100e / s.efficiency
-        self.training_need = interpolate_log(self.training_path, m.week) / s.efficiency
+        ahead = m.week + self.training_lead
+        self.training_need = extrapolate_log(self.training_path, ahead) / s.efficiency
         own = self.installed_h100e()
         # contracted rentals can grow only so fast: a surge outruns them
         cap = self.rented * (1 + s.rental_growth_per_week) + s.rental_growth_per_week * self.need
@@ -143,13 +140,14 @@ class AILab(Buyer):
         served = min(inf_need, self.pool)
         share = served / inf_need if inf_need > 0 else 1.0
         self.inference_served_share = share
-        # training runs on what is left, at the fleet's training efficiency
-        # (domestic chips serve inference better than training)
+        # training runs on what inference does not use, at the fleet's training efficiency
+        # (domestic chips serve inference better than training); the pool's headroom
+        # above inference is idle and runs preemptible training jobs, so it is not unmet
         own = self.installed_h100e()
         eff = (own * self.training_efficiency() + rented_h100e * self.rented_training_eff) / (
             available if available > 0 else 1.0
         )
-        training = min(self.training_need, (available - self.pool) * (eff if available else 1.0))
+        training = min(self.training_need, (available - served) * (eff if available else 1.0))
         unmet = (inf_need - served) + (self.training_need - training)
         self.shortage = unmet / self.need if self.need > 0 else 0.0
         self._ration(share, inf_need)

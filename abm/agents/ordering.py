@@ -83,6 +83,20 @@ def interpolate_log(points: list[tuple[int, float]], step: float) -> float:
     return points[-1][1]
 
 
+def extrapolate_log(points: list[tuple[int, float]], step: float) -> float:
+    """Like :func:`interpolate_log`, but past the last point the last segment's growth goes on.
+
+    For looking ahead of a path near the end of a run (a lab's next training
+    run): a flat tail would read as a sudden stop in growth.
+    """
+    if len(points) < 2 or step <= points[-1][0]:
+        return interpolate_log(points, step)
+    (s0, v0), (s1, v1) = points[-2], points[-1]
+    if s1 <= s0 or v0 <= 0 or v1 <= 0:
+        return v1
+    return v1 * (v1 / v0) ** ((step - s1) / (s1 - s0))
+
+
 def scale_path(
     path: list[tuple[int, float]], scale: list[tuple[int, float]]
 ) -> list[tuple[int, float]]:

@@ -178,7 +178,7 @@ class Supplier(Firm):
     def start_work(self) -> None:
         """Share each line's usable capacity over its backlogs and start that work."""
         step = self.model.week
-        asked = self._accept_requests()
+        self._accept_requests()
         by_line: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for key, amount in self.backlog.items():
             if amount > 1e-9:
@@ -188,9 +188,9 @@ class Supplier(Firm):
         for name, line in self.lines.items():
             keys = by_line.get(name, [])
             total = sum(self.backlog[k] for k in keys)
-            # wanted this week: the backlog cleared within a month, all that was
-            # asked, or what vendors plan to use, whichever is largest
-            line.observe(max(total / 4.0, asked.get(name, 0.0), self.booked.get(name, 0.0)))
+            # wanted this week: what vendors committed to use (prepaid capacity); a
+            # backlog or requests beyond the commitments do not build capacity
+            line.observe(self.booked.get(name, 0.0))
             if total <= 0:
                 self.last_share[name] = 1.0
                 continue

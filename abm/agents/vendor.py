@@ -33,6 +33,7 @@ from abm.markets.clearing import allocate
 from abm.scenario import VendorSpec
 
 if TYPE_CHECKING:
+    from abm.agents.supplier import Supplier
     from abm.engine.model import SupplyChainModel
 
 SMOOTHING = 0.25
@@ -69,8 +70,11 @@ class GPUVendor(Firm):
         dies: Good logic dies in inventory per product.
         hbm: HBM stacks in inventory.
         price: Current price per product, USD.
-        binding: The constraint that limited each product's output last week
-            (``wafer``, ``hbm``, ``packaging`` or ``demand``).
+        binding: The constraint that limited each product's output last week:
+            ``wafer``, ``hbm``, ``packaging`` (that supplier was full),
+            ``licence`` (a rule cut the input), ``planning`` (the vendor's
+            own ordering lag: no supplier was full) or ``demand``.
+        binding_firm: The supplier (or rule) behind each product's binding.
         produced: Cumulative units produced per product.
     """
 
@@ -86,6 +90,7 @@ class GPUVendor(Firm):
         self.dies: dict[str, float] = {}
         self.price: dict[str, float] = {}
         self.binding: dict[str, str] = {}
+        self.binding_firm: dict[str, str] = {}  # the supplier (or rule) behind ``binding``
         self.produced: dict[str, int] = {}
         self.inflow: dict[str, float] = {}  # smoothed units ordered per week
         self.backlog_now: dict[str, int] = {}  # per product, at planning time
@@ -98,8 +103,13 @@ class GPUVendor(Firm):
         self.cn_history: deque[tuple[int, int, int]] = deque()  # (week, variant, all) to CN
         self.revenue_by_region: dict[str, float] = defaultdict(float)
         self.ordered_this_week: dict[str, int] = defaultdict(int)
+        # standing shares for the ``shares`` allocation: smoothed H100e ordered per week
+        self.order_history: dict[str, float] = {}
+        self._ordered_h100e: dict[str, float] = defaultdict(float)
         self.shipped_this_week: dict[tuple[str, str], int] = defaultdict(int)  # (region, product)
         self.produced_this_week = 0
+        self.produced_h100e_this_week = 0.0
+        self.output_h100e = 0.0  # smoothed H100e packaged per week (caps commitments)
         self.ship_rate = 0.0
         self.production_rate = 0.0
         self.revenue_this_week = 0.0
@@ -114,6 +124,7 @@ class GPUVendor(Firm):
         self.dies[p.name] = 0.0
         self.price[p.name] = p.list_price_usd
         self.binding[p.name] = "demand"
+        self.binding_firm[p.name] = ""
         self.produced[p.name] = 0
         self.inflow[p.name] = 0.0
         self.backlog_now[p.name] = 0
@@ -129,6 +140,7 @@ class GPUVendor(Firm):
         """Book a buyer's order into the backlog of its product."""
         self.orders[order.product].append(order)
         self.ordered_this_week[order.product] += order.quantity
+        self._ordered_h100e[order.buyer] += order.quantity * self.products[order.product].h100e
         self._backlog[order.product] += order.outstanding
 
     def receive_dies(self, product: str, dies: float) -> None:
@@ -144,6 +156,7 @@ class GPUVendor(Firm):
         self.finished[product] += units
         self.produced[product] += units
         self.produced_this_week += units
+        self.produced_h100e_this_week += units * self.products[product].h100e
         self.model.counters["produced"] += units
         self.model.flow_meter.add(packager, self.name, "packaging", units)
         self.log("production", counterparty=packager, product=product, quantity=units)
@@ -177,6 +190,7 @@ class GPUVendor(Firm):
             self.produced[name] += rate
             stacks += rate * p.hbm_stacks
             total += rate
+            self.output_h100e += rate * p.h100e
             self._initial_orders(name, int(rate * self.spec.target_backlog_weeks))
         self.hbm = stacks * self.spec.input_cover_weeks
         for maker, share in self.spec.hbm_suppliers.items():
@@ -193,11 +207,15 @@ class GPUVendor(Firm):
         total = sum(weights)
         if total <= 0 or units <= 0:
             return
+        weekly = units / self.spec.target_backlog_weeks * self.products[product].h100e
         for b, w in zip(buyers, weights, strict=True):
             n = int(units * w / total)
             if n > 0:
                 b.open_orders.append(m.orders.new_order(b, self, product, n))
+            # the relationship before the run: a standing share by installed base
+            self.order_history[b.name] = self.order_history.get(b.name, 0.0) + weekly * w / total
         self.ordered_this_week.clear()
+        self._ordered_h100e.clear()
 
     # ---------------------------------------------------------- planning
 
@@ -254,6 +272,34 @@ class GPUVendor(Firm):
             ]
             self.inflow[p.name] = sum(self.inflow[q.name] * q.h100e for q in older) / p.h100e
 
+    def _update_order_history(self) -> None:
+        """Fold this week's orders (H100e) into each buyer's smoothed order history."""
+        weight = 1.0 / self.model.spec.parameters.vendors.allocation_history_weeks
+        hist = self.order_history
+        for buyer in hist.keys() - self._ordered_h100e.keys():
+            hist[buyer] *= 1 - weight
+        for buyer, h100e in self._ordered_h100e.items():
+            old = hist.get(buyer, 0.0)
+            hist[buyer] = old + weight * (h100e - old)
+        self._ordered_h100e.clear()
+
+    def standing_shares(self, buyers: list[str]) -> np.ndarray:
+        """Each buyer's standing share of scarce output (``shares`` allocation).
+
+        The share is the buyer's smoothed order history with this vendor (H100e
+        per week over ``allocation_history_weeks``), times ``1 + w * priority``
+        for its contract class, and at least ``allocation_floor_share`` of the
+        mean, so a new customer with an order is served from its first weeks.
+        """
+        vp = self.model.spec.parameters.vendors
+        customer = self.model.cast.customer
+        hist = np.array([self.order_history.get(b, 0.0) for b in buyers])
+        floor = vp.allocation_floor_share * (hist.mean() if len(hist) else 0.0)
+        tier = np.array(
+            [1.0 + vp.allocation_priority_weight * customer[b].spec.priority for b in buyers]
+        )
+        return np.maximum(hist, floor) * tier
+
     def planned_rate(self, p: Product) -> float:
         """Units per week the vendor wants to produce of ``p``."""
         net_backlog = max(0, self.backlog_now[p.name] - self.finished[p.name])
@@ -293,28 +339,35 @@ class GPUVendor(Firm):
     def order_inputs(self) -> None:
         """Order wafers and HBM, and send what can be packaged to the packager."""
         m = self.model
+        self.output_h100e += SMOOTHING * (self.produced_h100e_this_week - self.output_h100e)
         self.produced_this_week = 0
+        self.produced_h100e_this_week = 0.0
         for name, qty in self.ordered_this_week.items():
             self.inflow[name] += SMOOTHING * (qty - self.inflow[name])
         for name in self.products:
             if name not in self.ordered_this_week:
                 self.inflow[name] *= 1 - SMOOTHING
         self.ordered_this_week.clear()
+        self._update_order_history()
         design_variants(self)
         self.backlog_now = {n: self.backlog_units(n) for n in self.products}
         self._carry_inflow_to_successors()
 
         plan = {p.name: self.planned_rate(p) for p in self.active_products()}
         rates = self._attainable(plan)
+        plan_h100e = sum(r * self.products[n].h100e for n, r in plan.items())
         # logic wafers, per product
         for name, rate in rates.items():
             p = self.products[name]
             foundry = m.cast.foundry[p.foundry]
             per_wafer = foundry.good_dies_per_wafer(name)
             packager = m.cast.packager[p.packager]
-            # capacity is booked for the whole plan (suppliers expand toward it) ...
-            foundry.book(self.name, name, plan[name] * p.logic_dies / per_wafer)
-            packager.book(self.name, name, plan[name] / p.packages_per_wafer)
+            # capacity is committed for the plan, within what the vendor dares prepay
+            # (suppliers expand toward commitments) ...
+            f_commit = plan[name] * self._commit_share(plan_h100e, foundry)
+            foundry.book(self.name, name, f_commit * p.logic_dies / per_wafer)
+            p_commit = plan[name] * self._commit_share(plan_h100e, packager)
+            packager.book(self.name, name, p_commit / p.packages_per_wafer)
             # ... but inputs are ordered only for what the line can attain soon
             use = rate * p.logic_dies
             line = (
@@ -358,8 +411,52 @@ class GPUVendor(Firm):
         for (mk, share), w in zip(makers, weights, strict=True):
             mk.request(self.name, "", stacks * (w / total_w if total_w > 0 else share))
             if m.controls.hbm_allowed(mk.country, self.country, self.name):
-                mk.book(self.name, "", planned_use * share)
+                mk.book(self.name, "", planned_use * share * self._commit_share(plan_h100e, mk))
         self._send_to_packaging(rates)
+
+    def _bind(self, product: str, input_: str, supplier: str, share: float) -> None:
+        """Name the input that limited ``product`` and the supplier behind it.
+
+        The supplier binds only if it could not start all the work it was
+        asked for last week (``share`` below 1); otherwise the input ran short
+        because the vendor ordered it too late or too little: ``planning``.
+        """
+        if share < 0.999:
+            self.binding[product], self.binding_firm[product] = input_, supplier
+        else:
+            self.binding[product], self.binding_firm[product] = "planning", self.name
+
+    def _bind_hbm(self, product: str) -> None:
+        """HBM ran short: the memory maker that could not keep up, a rule, or planning."""
+        m = self.model
+        makers = [m.cast.memory_maker[s] for s in self.spec.hbm_suppliers]
+        allowed = [
+            mk for mk in makers if m.controls.hbm_allowed(mk.country, self.country, self.name)
+        ]
+        if allowed:
+            tight = min(allowed, key=lambda mk: mk.last_share["hbm"])
+            if tight.last_share["hbm"] < 0.999:
+                self.binding[product], self.binding_firm[product] = "hbm", tight.name
+                return
+        if len(allowed) < len(makers):
+            self.binding[product], self.binding_firm[product] = "licence", "HBM control"
+            return
+        self.binding[product], self.binding_firm[product] = "planning", self.name
+
+    def _commit_share(self, plan_h100e: float, supplier: Supplier) -> float:
+        """Share of the plan the vendor commits to ``supplier``'s future capacity.
+
+        A commitment is prepaid and binding, so a vendor commits at most
+        ``(1 + commitment_growth_per_year) ** (lag / 52)`` times its current
+        output (smoothed H100e per week; at least ``min_plan_units_per_week``
+        H100 at launch) for capacity that comes online ``lag`` weeks ahead.
+        """
+        if plan_h100e <= 0:
+            return 1.0
+        lag = max(line.growth.expansion_lag_weeks for line in supplier.lines.values())
+        base = max(self.output_h100e, self.spec.min_plan_units_per_week)
+        cap = base * (1 + self.spec.commitment_growth_per_year) ** (lag / 52)
+        return min(1.0, cap / plan_h100e)
 
     def _send_to_packaging(self, rates: dict[str, float]) -> None:
         m = self.model
@@ -374,19 +471,28 @@ class GPUVendor(Firm):
         for name, w in want.items():
             if w <= 0:
                 self.binding[name] = "demand"
+                self.binding_firm[name] = ""
                 continue
             p = self.products[name]
             by_dies = int(self.dies[name] / p.logic_dies)
             by_hbm = int(w * hbm_share) if p.hbm_stacks else w
             units = min(w, by_dies, by_hbm)
-            if units < w and name in self.kit_capped:
-                # inputs were ordered only for what packaging allots: packaging binds
-                self.binding[name] = "packaging"
-            elif units < w:
-                self.binding[name] = "wafer" if by_dies <= by_hbm else "hbm"
+            packager = m.cast.packager[p.packager]
+            if units < w:
+                # the scarcer input first; a supplier with room means the vendor's own lag
+                if p.hbm_stacks and by_hbm < by_dies:
+                    self._bind_hbm(name)
+                else:
+                    foundry = m.cast.foundry[p.foundry]
+                    share = foundry.last_share[foundry.line_of(name)]
+                    self._bind(name, "wafer", foundry.name, share)
+                if self.binding[name] == "planning" and name in self.kit_capped:
+                    # inputs were ordered only for what packaging allots
+                    self._bind(name, "packaging", packager.name, packager.share_served)
             else:
-                packager = m.cast.packager[p.packager]
-                self.binding[name] = "packaging" if packager.share_served < 0.999 else "demand"
+                short = packager.share_served < 0.999
+                self.binding[name] = "packaging" if short else "demand"
+                self.binding_firm[name] = packager.name if short else ""
             if units <= 0:
                 continue
             self.dies[name] -= units * p.logic_dies
@@ -435,12 +541,15 @@ class GPUVendor(Firm):
             index = {b: i for i, b in enumerate(allowed)}
             requests = np.fromiter(map(_OUTSTANDING, cleared), np.int64, n)
             buyer_ix = np.fromiter(map(index.__getitem__, map(_BUYER, cleared)), np.int64, n)
-            priorities = (
-                np.fromiter(map(_PRIORITY, cleared), np.int64, n)
-                if self.spec.allocation == "priority"
-                else None
-            )
-            given = allocate(self.spec.allocation, self.finished[name], requests, priorities)
+            if self.spec.allocation == "shares":
+                given = self._allocate_by_shares(self.finished[name], requests, buyer_ix, allowed)
+            else:
+                priorities = (
+                    np.fromiter(map(_PRIORITY, cleared), np.int64, n)
+                    if self.spec.allocation == "priority"
+                    else None
+                )
+                given = allocate(self.spec.allocation, self.finished[name], requests, priorities)
             self._log_allocations(name, cleared, allowed, (buyer_ix, requests, given))
             got = np.flatnonzero(given > 0)
             if not len(got):
@@ -503,6 +612,23 @@ class GPUVendor(Firm):
         self.ship_rate += SMOOTHING * (shipped_total - self.ship_rate)
         self._update_lead_time_and_prices()
 
+    def _allocate_by_shares(
+        self, available: int, requests: np.ndarray, buyer_ix: np.ndarray, buyers: list[str]
+    ) -> np.ndarray:
+        """Units per order: buyers get their standing share, each buyer's oldest orders first."""
+        asked = np.bincount(buyer_ix, weights=requests, minlength=len(buyers)).astype(np.int64)
+        got = allocate("shares", available, asked, shares=self.standing_shares(buyers))
+        # within a buyer, oldest order first: units before an order are its buyer's earlier asks
+        order = np.argsort(buyer_ix, kind="stable")
+        cum = np.cumsum(requests[order])
+        start = np.r_[0, np.flatnonzero(np.diff(buyer_ix[order])) + 1]
+        group_base = np.repeat(
+            cum[start] - requests[order][start], np.diff(np.r_[start, len(order)])
+        )
+        before = np.empty_like(requests)
+        before[order] = cum - requests[order] - group_base
+        return np.clip(got[buyer_ix] - before, 0, requests).astype(np.int64)
+
     def _clear_buyers(self, p: Product, orders: list[Order]) -> dict[str, Decision]:
         """This week's control verdict for each buyer with orders of ``p``.
 
@@ -559,6 +685,8 @@ class GPUVendor(Firm):
             asked = dict(zip(buyers, _sum_by(buyer_ix, req, len(buyers)), strict=True))
             got = dict(zip(buyers, _sum_by(buyer_ix, given, len(buyers)), strict=True))
         short = self.binding[product].replace("demand", "inventory")
+        if self.binding_firm.get(product):
+            short = f"{short} ({self.binding_firm[product]})"
         for buyer, a in asked.items():
             # "demand" means no input ran short: the finished stock was shared out
             binding = "none" if got[buyer] >= a else short

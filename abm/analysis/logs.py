@@ -933,11 +933,14 @@ def _trace_vendor(con, run_id, vendor, at, since, links, depth, binding: str | N
         [run_id, vendor, at],
     )
     constraint = binding.rsplit("binding: ", 1)[-1] if "binding: " in binding else "demand"
+    # "hbm (SK Hynix)": the input and the firm (or rule) behind it
+    constraint, _, firm = constraint.partition(" (")
+    firm = firm.rstrip(")")
     links.append(
         Link(
             at,
             vendor,
-            f"binding constraint: {constraint}",
+            f"binding constraint: {constraint}" + (f" ({firm})" if firm else ""),
             lead[0] if lead else 0.0,
             "quoted lead time, weeks",
             depth,
@@ -954,6 +957,8 @@ def _trace_vendor(con, run_id, vendor, at, since, links, depth, binding: str | N
             [run_id, vendor, kind],
         ).fetchall()
     ]
+    if firm in names:  # the vendor named the supplier that binds
+        names = [firm]
     for name in names:
         _trace_supplier(con, run_id, name, at, since, links, depth + 1)
 

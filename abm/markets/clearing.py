@@ -24,6 +24,7 @@ __all__ = [
     "allocate_fifo",
     "allocate_priority",
     "allocate_pro_rata",
+    "allocate_shares",
     "clear_rental_market",
 ]
 
@@ -67,10 +68,19 @@ def allocate_pro_rata(
     claim = req * w
     if claim.sum() <= 0:  # all weights zero: fall back to plain requests
         claim = req.astype(float)
+    return _water_fill(int(available), req, claim)
+
+
+def _water_fill(available: int, req: np.ndarray, claim: np.ndarray) -> np.ndarray:
+    """Share ``available`` in proportion to ``claim``, capped at ``req``, integer.
+
+    Shares above a request are capped and the rest redistributed over the
+    others (water-filling); the final units go by largest remainder, ties to
+    the lower index.
+    """
     out = np.zeros(len(req), dtype=np.int64)
-    remaining = int(available)
+    remaining = available
     active = req > 0
-    # Water-filling: shares above a request are capped and redistributed.
     while remaining > 0 and active.any():
         c = np.where(active, claim, 0.0)
         if c.sum() <= 0:
@@ -94,6 +104,46 @@ def allocate_pro_rata(
             out[order[:left]] += 1
         remaining = 0
     return out
+
+
+def allocate_shares(
+    available: int,
+    requests: Sequence[int] | np.ndarray,
+    shares: Sequence[float] | np.ndarray,
+) -> np.ndarray:
+    """Share ``available`` units in proportion to each claimant's standing share.
+
+    This is how a vendor allocates scarce output over its customers: each
+    gets a share fixed by the relationship (order history, contract class),
+    not by how much it asks for this week, so inflating an order does not win
+    more units and no customer with a standing order is starved while others
+    are served. A share above a claimant's request goes to the others.
+
+    Args:
+        available: Units to hand out (>= 0).
+        requests: Units each claimant asks for (>= 0).
+        shares: Non-negative standing share of each claimant (any scale).
+            Claimants whose shares are all zero fall back to pro-rata on
+            their requests.
+
+    Returns:
+        Integer units per claimant: nobody gets more than it asked for, and
+        the total is ``min(available, sum(requests))``.
+    """
+    req = _as_int_array(requests, "requests")
+    if available < 0:
+        raise ValueError("available must be non-negative")
+    if int(req.sum()) <= available:
+        return req.copy()
+    w = np.asarray(shares, dtype=float)
+    if w.shape != req.shape:
+        raise ValueError("shares must have one entry per request")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("shares must be finite and non-negative")
+    claim = np.where(req > 0, w, 0.0)
+    if claim.sum() <= 0:
+        claim = req.astype(float)
+    return _water_fill(int(available), req, claim)
 
 
 def allocate_priority(
@@ -148,8 +198,13 @@ def allocate(
     available: int,
     requests: Sequence[int] | np.ndarray,
     priorities: Sequence[int] | np.ndarray | None = None,
+    shares: Sequence[float] | np.ndarray | None = None,
 ) -> np.ndarray:
-    """Dispatch to an allocation rule by name (``pro_rata``, ``priority``, ``fifo``)."""
+    """Dispatch to an allocation rule by name (``shares``, ``pro_rata``, ``priority``, ``fifo``)."""
+    if method == "shares":
+        if shares is None:
+            raise ValueError("share allocation needs shares")
+        return allocate_shares(available, requests, shares)
     if method == "pro_rata":
         return allocate_pro_rata(available, requests)
     if method == "priority":
@@ -158,7 +213,9 @@ def allocate(
         return allocate_priority(available, requests, priorities)
     if method == "fifo":
         return allocate_fifo(available, requests)
-    raise ValueError(f"unknown allocation method {method!r}; expected pro_rata, priority or fifo")
+    raise ValueError(
+        f"unknown allocation method {method!r}; expected shares, pro_rata, priority or fifo"
+    )
 
 
 @dataclass(frozen=True)

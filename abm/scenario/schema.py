@@ -184,9 +184,17 @@ class VendorSpec(FirmSpec):
     max_ramp: Annotated[Real, Field(le=MAX_FACTOR, ge=1)] = 1.5
     min_plan_units_per_week: Annotated[Real, Field(ge=0, le=MAX_UNITS)] = 2000.0
     price_response: Factor = 0.25
-    allocation: Literal["pro_rata", "priority", "fifo"] = "priority"
+    allocation: Literal["shares", "pro_rata", "priority", "fifo"] = "shares"
     designs_variants: bool = False
     variant_design_weeks: Weeks = 12
+    commitment_growth_per_year: Annotated[Real, Field(ge=0, le=MAX_FACTOR)] = 1.0
+    """How far above its current output a vendor commits capacity, per year ahead.
+
+    Suppliers expand against prepaid, non-cancellable commitments (A61), and a
+    vendor commits at most ``(1 + g) ** (lag / 52)`` times its current output
+    for capacity that arrives ``lag`` weeks ahead, whatever its backlog says:
+    phantom orders do not build fabs.
+    """
 
 
 # ------------------------------------------------------------------ buyers
@@ -522,6 +530,12 @@ class VendorParams(Sourced):
     price_adjust_rate: Fraction = 0.1
     max_price_multiple: Annotated[Real, Field(le=MAX_FACTOR, ge=1)] = 1.6
     min_price_multiple: Annotated[Real, Field(gt=0, le=1)] = 0.7
+    allocation_history_weeks: Annotated[Real, Field(ge=1, le=MAX_WEEKS)] = 26.0
+    """Weeks of order history behind a buyer's standing share (``shares`` allocation)."""
+    allocation_priority_weight: Annotated[Real, Field(ge=0, le=MAX_FACTOR)] = 0.25
+    """Extra share per priority class (contract tier): weight ``1 + w * priority``."""
+    allocation_floor_share: Fraction = 0.05
+    """Share of the mean standing share every buyer with an order gets at least."""
 
 
 class Substitution(Strict):
@@ -532,42 +546,25 @@ class Substitution(Strict):
 
 
 class DemandParams(Sourced):
-    """Scale factors on the enterprise demand paths (an assumption with a wide range, A19).
+    """How the sourced demand paths become the compute buyers want.
 
-    Each enterprise's path is multiplied by a factor that moves log-linearly from
-    ``enterprise_scale_start`` at the path's first point through
-    ``enterprise_scale_mid`` on ``enterprise_scale_mid_date`` to
-    ``enterprise_scale_end`` at its last point, so a fit can move the level and the
-    timing of B-end demand growth without rewriting every path. An optional
-    ``enterprise_scale_late`` knot on ``enterprise_scale_late_date`` lets the fit
-    place the late-2025 growth of inference for agents and reasoning (F127).
+    ``enterprise_scale_start`` and ``enterprise_scale_end`` scale every
+    enterprise path by a factor moving log-linearly from the path's first
+    point to its last: the level and the long-run growth of B-end demand
+    relative to the sourced paths (a wide assumption, A19), never one window.
 
-    ``training_scale_peak`` multiplies the labs' training paths, which are
-    sourced from the compute labs actually got (F105, F111), by a factor that
-    rises log-linearly from 1 at the paths' start to this value on
-    ``training_scale_peak_date`` and falls back to 1 on
-    ``training_scale_until``: the compute labs wanted but could not get in the
-    2023 shortage (latent demand, A19).
+    ``training_lead_weeks``: labs want the training compute of the run they
+    are preparing, not of the run under way. A frontier cluster is secured
+    and installed before its run starts, so a lab's training need at week t
+    is its training path at t plus this lead (A60). When the frontier grows
+    fast (2023: the paths grow ~4x a year) the lead asks for far more than
+    labs hold; when growth slows the gap narrows. The sourced paths
+    (F105, F111) are what labs got, not what they asked for.
     """
 
     enterprise_scale_start: Annotated[Factor, Field(gt=0)] = 1.0
-    enterprise_scale_mid: Annotated[Factor, Field(gt=0)] = 1.0
-    enterprise_scale_mid_date: date = date(2023, 7, 3)
-    enterprise_scale_late: Annotated[Factor, Field(gt=0)] | None = None
-    enterprise_scale_late_date: date = date(2025, 10, 6)
     enterprise_scale_end: Annotated[Factor, Field(gt=0)] = 1.0
-    training_scale_peak: Annotated[Factor, Field(gt=0)] = 1.0
-    training_scale_peak_date: date = date(2023, 10, 2)
-    training_scale_until: date = date(2024, 7, 1)
-
-    @model_validator(mode="after")
-    def _dates(self) -> DemandParams:
-        if self.training_scale_until <= self.training_scale_peak_date:
-            raise ValueError(
-                f"training_scale_until ({self.training_scale_until}) must be after "
-                f"training_scale_peak_date ({self.training_scale_peak_date})"
-            )
-        return self
+    training_lead_weeks: Annotated[Real, Field(ge=0, le=104)] = 0.0
 
 
 class Parameters(Strict):

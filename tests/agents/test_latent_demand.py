@@ -1,4 +1,4 @@
-"""Double orders, latent training demand and the late enterprise knot (A45, A47)."""
+"""Double orders (A45) and labs securing their next training run ahead (A60)."""
 
 from __future__ import annotations
 
@@ -67,33 +67,37 @@ def test_double_orders_are_cancelled_when_lead_times_fall(baseline):
     assert before_on - after_on > 2 * (before_off - after_off)  # ... and are cancelled
 
 
-def test_latent_training_demand_peaks_on_its_date_and_is_gone_after(baseline):
-    sc = variant(baseline, _set("demand", training_scale_peak=2.0))
-    m, ref = SupplyChainModel(sc, seed=1), SupplyChainModel(baseline, seed=1)
-    dp = sc.parameters.demand
-    peak, after = m.step_of(dp.training_scale_peak_date), m.step_of(dp.training_scale_until)
-    scaled = 0
-    for lab, lab0 in zip(m.labs, ref.labs, strict=True):
-        sourced = [(m.step_of(d), v) for d, v in lab.spec.training_h100e]
-        base = interpolate_log(sourced, peak)
-        if base > 0:  # the factor is relative to the sourced path
-            assert interpolate_log(lab.training_path, peak) == pytest.approx(2 * base)
-            scaled += 1
-        assert interpolate_log(lab.training_path, after + 10) == pytest.approx(
-            interpolate_log(lab0.training_path, after + 10)
+def test_labs_want_the_training_compute_of_their_next_run(baseline):
+    """A lab's training need is its path a lead ahead (A60), not a window factor."""
+    lead = 26
+    sc = variant(baseline, _set("demand", training_lead_weeks=lead))
+    none = variant(baseline, _set("demand", training_lead_weeks=0))
+    m, m0 = SupplyChainModel(sc, seed=1), SupplyChainModel(none, seed=1)
+    for _ in range(60):  # into 2023, when the frontier grew fastest
+        m.step()
+        m0.step()
+    week = m.week
+    for lab, lab0 in zip(m.labs, m0.labs, strict=True):
+        if not lab.active or lab0.training_need <= 0:
+            continue
+        expected = interpolate_log(lab.training_path, week + lead) / lab.spec.efficiency
+        assert lab.training_need == pytest.approx(expected)
+        assert lab0.training_need == pytest.approx(
+            interpolate_log(lab.training_path, week) / lab.spec.efficiency
         )
-        assert interpolate_log(lab.training_path, 0) == pytest.approx(
-            interpolate_log(lab0.training_path, 0)
-        )
-    assert scaled >= 5  # the baseline's labs with a training plan on the peak date
+        assert lab.training_need > lab0.training_need  # the paths grow: ahead is more
+    # the pull-forward is largest where the path grows fastest (no date in the rule)
+    openai = m.cast.lab["OpenAI"]
+    path = openai.training_path
+    ratio_2023 = interpolate_log(path, 52 + lead) / interpolate_log(path, 52)
+    ratio_2025 = interpolate_log(path, 160 + lead) / interpolate_log(path, 160)
+    assert ratio_2023 > ratio_2025 > 1
 
 
-def test_late_enterprise_knot_scales_demand_on_its_date(baseline):
-    sc = variant(baseline, _set("demand", enterprise_scale_late=1.5))
-    m, ref = SupplyChainModel(sc, seed=1), SupplyChainModel(baseline, seed=1)
-    late = m.step_of(sc.parameters.demand.enterprise_scale_late_date)
-    for e, e0 in zip(m.enterprises, ref.enterprises, strict=True):
-        sourced = [(m.step_of(d), v) for d, v in e.spec.demand_path_h100e]
-        # the knot is a level relative to the sourced path, not to the other knots
-        assert interpolate_log(e.path, late) == pytest.approx(1.5 * interpolate_log(sourced, late))
-        assert interpolate_log(e.path, 0) == pytest.approx(interpolate_log(e0.path, 0))
+def test_the_lead_runs_past_the_end_of_a_path_at_its_last_growth():
+    from abm.agents.ordering import extrapolate_log
+
+    path = [(0, 100.0), (52, 200.0)]
+    assert extrapolate_log(path, 26) == pytest.approx(interpolate_log(path, 26))
+    assert extrapolate_log(path, 104) == pytest.approx(400.0)  # doubling a year goes on
+    assert interpolate_log(path, 104) == 200.0  # the plain path is flat after its end

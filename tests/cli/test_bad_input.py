@@ -94,14 +94,9 @@ def test_existing_output_is_not_overwritten(tmp_path):
     assert (out / "metrics.parquet").read_bytes() == before
 
 
-def test_latent_demand_dates_out_of_order(tmp_path):
-    f = _extends_baseline(
-        tmp_path,
-        "late",
-        "  demand:\n    training_scale_peak_date: 2024-09-02\n"
-        "    training_scale_until: 2024-07-01\n",
-    )
-    with pytest.raises(ScenarioError, match=r"late.yaml: parameters.demand.*training_scale_until"):
+def test_training_lead_out_of_range_named(tmp_path):
+    f = _extends_baseline(tmp_path, "late", "  demand:\n    training_lead_weeks: 500\n")
+    with pytest.raises(ScenarioError, match=r"late.yaml: parameters.demand.training_lead_weeks"):
         load_scenario(f)
     res = runner.invoke(app, ["run", str(f), "--weeks", "2", "--quiet"])
     assert res.exit_code == 2 and "Traceback" not in res.output

@@ -10,6 +10,7 @@ from abm.markets.clearing import (
     allocate_fifo,
     allocate_priority,
     allocate_pro_rata,
+    allocate_shares,
     clear_rental_market,
 )
 
@@ -64,6 +65,60 @@ def test_dispatch_and_bad_method():
         allocate("lottery", 3, [2, 2])
     with pytest.raises(ValueError):
         allocate_pro_rata(-1, [1])
+
+
+def test_shares_follow_the_standing_share_not_the_size_of_the_order():
+    # a buyer that asks for three times as much does not get three times as much
+    assert allocate_shares(100, [300, 100], [1.0, 1.0]).tolist() == [50, 50]
+    # pro-rata on requests would reward the inflated order
+    assert allocate_pro_rata(100, [300, 100]).tolist() == [75, 25]
+
+
+def test_shares_cap_at_request_and_redistribute():
+    assert allocate_shares(100, [10, 200, 200], [5.0, 1.0, 1.0]).tolist() == [10, 45, 45]
+    assert allocate_shares(100, [50, 50], [1.0, 3.0]).tolist() == [50, 50]  # everything fits
+
+
+def test_shares_serve_every_buyer_with_a_share_and_an_order():
+    # a small customer with a small share still gets units while a big one is served
+    got = allocate_shares(1000, [5000, 5000, 100], [0.6, 0.35, 0.05])
+    assert (got > 0).all() and got.sum() == 1000
+    # strict priority starves the lower class entirely
+    assert allocate_priority(1000, [5000, 5000, 100], [3, 3, 2])[2] == 0
+
+
+def test_shares_fall_back_to_requests_when_no_share_and_reject_bad_shares():
+    assert allocate_shares(10, [30, 10], [0.0, 0.0]).tolist() == [8, 2]
+    with pytest.raises(ValueError, match="shares"):
+        allocate_shares(10, [30, 10], [float("nan"), 1.0])
+    with pytest.raises(ValueError, match="one entry per request"):
+        allocate_shares(10, [30, 10], [1.0])
+    assert allocate("shares", 10, [30, 10], shares=[1.0, 1.0]).tolist() == [5, 5]
+    with pytest.raises(ValueError, match="needs shares"):
+        allocate("shares", 10, [30, 10])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    available=st.integers(0, 10_000),
+    data=st.lists(
+        st.tuples(st.integers(0, 5_000), st.floats(0, 100, allow_nan=False)),
+        min_size=1,
+        max_size=12,
+    ),
+)
+def test_shares_invariants(available, data):
+    req = np.array([r for r, _ in data])
+    shares = np.array([w for _, w in data])
+    got = allocate_shares(available, req, shares)
+    assert (got >= 0).all() and (got <= req).all()
+    assert got.sum() == min(available, req.sum())
+    # nobody with a positive share gets less than its share of what was handed out,
+    # unless it got all it asked for (water-filling), up to one unit of rounding
+    if req.sum() > available and shares[req > 0].sum() > 0:
+        live = (req > 0) & (shares > 0)
+        fair = available * shares / shares[req > 0].sum()
+        assert ((got >= np.minimum(req, np.floor(fair)) - 1) | ~live).all()
 
 
 def test_rental_clearing_slack_market_is_at_floor():
