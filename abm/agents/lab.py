@@ -40,6 +40,14 @@ class AILab(Buyer):
         self.spec: LabSpec = spec
         self.users_path = [(model.step_of(d), v * 1e6) for d, v in spec.users_path_million]
         path = [(model.step_of(d), v) for d, v in spec.training_h100e]
+        dp = model.spec.parameters.demand
+        if dp.frontier_growth_per_year and dp.frontier_trend_from and path:
+            # past the reported data, training compute follows the frontier trend
+            t0 = model.step_of(dp.frontier_trend_from)
+            v0 = interpolate_log(path, t0)
+            if v0 > 0:
+                g = dp.frontier_growth_per_year
+                path = [pt for pt in path if pt[0] < t0] + [(t0, v0), (t0 + 52, v0 * g)]
         # labs want the compute of the run they prepare: the path this many weeks ahead
         self.training_lead = model.spec.parameters.demand.training_lead_weeks
         self.training_path = path

@@ -560,11 +560,18 @@ class DemandParams(Sourced):
     fast (2023: the paths grow ~4x a year) the lead asks for far more than
     labs hold; when growth slows the gap narrows. The sourced paths
     (F105, F111) are what labs got, not what they asked for.
+
+    ``frontier_growth_per_year`` from ``frontier_trend_from``: where the
+    reported data ends, each lab's training path grows at the measured
+    frontier trend (x per year; F112, the installed stock of Nvidia compute
+    growing 2.3x a year) instead of following the paths' assumed later points.
     """
 
     enterprise_scale_start: Annotated[Factor, Field(gt=0)] = 1.0
     enterprise_scale_end: Annotated[Factor, Field(gt=0)] = 1.0
     training_lead_weeks: Annotated[Real, Field(ge=0, le=104)] = 0.0
+    frontier_growth_per_year: Annotated[Real, Field(ge=0, le=MAX_FACTOR)] | None = None
+    frontier_trend_from: date | None = None
 
 
 class Parameters(Strict):

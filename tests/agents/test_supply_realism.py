@@ -192,3 +192,37 @@ def test_inference_headroom_is_not_unmet_training(baseline):
     lab.pool_ready = False
     lab.serve(max(0.0, lab.need - lab.installed_h100e()), rental_price=2.0)
     assert lab.shortage == pytest.approx(0.0, abs=1e-9)
+
+
+def _utilisation(con, agent: str) -> dict[int, float]:
+    rows = con.execute(
+        f"select y, u from ({QUERIES['utilisation']}) where agent = ?", [agent]
+    ).fetchall()
+    return {int(y): float(u) for y, u in rows}
+
+
+@pytest.mark.slow
+def test_cowos_is_sold_out_in_2025_and_nvidia_grows_every_year(runs):
+    """F072-F073: CoWoS sold out through 2025; Nvidia's output grew each year (F060-F065)."""
+    con = runs["baseline"]
+    assert _utilisation(con, "TSMC CoWoS")[2025] >= 0.85
+    units = {
+        int(y): float(u) for v, y, u in con.execute(QUERIES["units"]).fetchall() if v == "Nvidia"
+    }
+    assert units[2023] < units[2024] < units[2025]
+
+
+@pytest.mark.slow
+def test_without_commitments_suppliers_overbuild_after_the_2023_backlog(runs, tmp_path):
+    """Vendors committing their whole plan (backlog and phantom orders) idle CoWoS in 2025."""
+
+    def commit_everything(d):
+        for v in d["world"]["vendors"]:
+            v["commitment_growth_per_year"] = 1000.0
+
+    base = load_scenario("baseline")
+    con = _tables(variant(base, commit_everything), 1, tmp_path, "all")
+    assert (
+        _utilisation(con, "TSMC CoWoS")[2025]
+        < _utilisation(runs["baseline"], "TSMC CoWoS")[2025] - 0.1
+    )

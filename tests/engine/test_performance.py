@@ -58,6 +58,7 @@ def _run(name: str, weeks: int, allocation: str | None, reference: bool, monkeyp
         ("china_retaliation", None),
         ("taiwan_disruption", "pro_rata"),
         ("baseline", "fifo"),
+        ("no_controls", "priority"),
     ],
 )
 @pytest.mark.slow

@@ -130,8 +130,11 @@ def allocate_and_ship(self: GPUVendor) -> None:
             _log_allocations(self, name, cleared, np.zeros(len(cleared), dtype=np.int64))
             continue
         requests = np.fromiter((o.outstanding for o in cleared), np.int64, len(cleared))
-        priorities = np.fromiter((o.priority for o in cleared), np.int64, len(cleared))
-        given = allocate(self.spec.allocation, self.finished[name], requests, priorities)
+        if self.spec.allocation == "shares":
+            given = _by_shares(self, self.finished[name], cleared)
+        else:
+            priorities = np.fromiter((o.priority for o in cleared), np.int64, len(cleared))
+            given = allocate(self.spec.allocation, self.finished[name], requests, priorities)
         _log_allocations(self, name, cleared, given)
         per_buyer: dict[str, list[int]] = {}
         for order, g in zip(cleared, given, strict=True):
@@ -187,6 +190,25 @@ def allocate_and_ship(self: GPUVendor) -> None:
     self._update_lead_time_and_prices()
 
 
+def _by_shares(self: GPUVendor, available: int, orders: list[Order]) -> np.ndarray:
+    """Standing shares per buyer, then each buyer's orders oldest first (plain loops)."""
+    buyers = list(dict.fromkeys(o.buyer for o in orders))
+    asked = [sum(o.outstanding for o in orders if o.buyer == b) for b in buyers]
+    got = dict(
+        zip(
+            buyers,
+            allocate("shares", available, asked, shares=self.standing_shares(buyers)).tolist(),
+            strict=True,
+        )
+    )
+    given = []
+    for o in orders:
+        g = min(o.outstanding, got[o.buyer])
+        got[o.buyer] -= g
+        given.append(g)
+    return np.array(given, dtype=np.int64)
+
+
 def _clear_buyers(self: GPUVendor, p: Product, orders: list[Order]) -> dict[str, Any]:
     """This week's control verdict for each buyer with orders of ``p``.
 
@@ -232,6 +254,8 @@ def _log_allocations(self: GPUVendor, product: str, orders: list[Order], given: 
             binding = "none"
         else:  # "demand" means no input ran short: the finished stock was shared out
             binding = self.binding[product].replace("demand", "inventory")
+            if self.binding_firm.get(product):
+                binding = f"{binding} ({self.binding_firm[product]})"
         self.log(
             "allocation",
             buyer,
