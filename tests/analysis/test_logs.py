@@ -133,7 +133,7 @@ def test_trace_names_the_cut_supplier_and_its_constraint(cowos_cut):
     links = trace(connect(cowos_cut), "Microsoft Azure", date(2024, 6, 3))
     text = [(link.agent, link.what) for link in links]
     assert links[0].agent == "Microsoft Azure" and "short" in links[0].what
-    assert ("Nvidia", "binding constraint: packaging") in text
+    assert ("Nvidia", "binding constraint: packaging (TSMC CoWoS)") in text
     assert any(a == "TSMC CoWoS" and w == "supplier short of capacity" for a, w in text)
     assert any(a == "TSMC CoWoS" and w == "capacity shock" for a, w in text)
     res = runner.invoke(
