@@ -100,8 +100,8 @@ CASES = [
     ),
     (
         "bad_enum.yaml",
-        "world.vendors[1].allocation: expected one of 'pro_rata', 'priority' or 'fifo', "
-        "got 'lottery'",
+        "world.vendors[1].allocation: expected one of 'shares', 'pro_rata', 'priority' or "
+        "'fifo', got 'lottery'",
     ),
 ]
 IDS = [fixture.removesuffix(".yaml") for fixture, _ in CASES]
