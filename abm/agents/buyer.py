@@ -164,7 +164,7 @@ class Buyer(Firm):
             return
         self.open_orders = [o for o in self.open_orders if o.outstanding > 0]
         lead = self.expected_lead_time()
-        horizon = min(bp.max_forecast_horizon_weeks, lead)
+        horizon = min(bp.max_forecast_horizon_weeks, max(lead, bp.min_forecast_horizon_weeks))
         cover = 1 + bp.safety_stock + self.double_order_share(lead)
         target = self.forecast.ahead(horizon) * cover
         have = self.installed_h100e() + self.pipeline_h100e()

@@ -515,6 +515,8 @@ class BuyerParams(Sourced):
     safety_stock: Factor = 0.1
     supply_line_adjust_weeks: Annotated[Real, Field(le=MAX_WEEKS, ge=1)] = 8.0
     max_forecast_horizon_weeks: Annotated[Real, Field(le=MAX_WEEKS, ge=0)] = 52.0
+    min_forecast_horizon_weeks: Annotated[Real, Field(le=MAX_WEEKS, ge=0)] = 0.0
+    """Buyers plan their fleet at least this far ahead, however short the lead time (A63)."""
     cancel_excess_share: Factor = 0.25
     double_order_per_week: Factor = 0.0
     double_order_cap: Factor = 1.0
