@@ -116,16 +116,20 @@ class Supplier(Firm):
         """Capacity line a product's work draws on."""
         return next(iter(self.lines))
 
-    def request(self, vendor: str, product: str, amount: float) -> None:
+    def request(self, vendor: str, product: str, amount: float) -> bool:
         """A vendor asks for ``amount`` capacity units of work on ``product``.
 
         Requests are gathered during the week and accepted into the backlog at
         :meth:`start_work`, up to ``supplier_max_queue_weeks`` of usable
         capacity per line; what is refused only tells the supplier that more
         capacity is wanted.
+
+        Returns:
+            True (a foundry may refuse under its controls, see ``Foundry.request``).
         """
         if amount > 0:
             self.requests[(vendor, product)] += amount
+        return True
 
     def backlog_of(self, vendor: str, product: str) -> float:
         """Requested work not yet started."""

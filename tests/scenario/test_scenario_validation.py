@@ -222,7 +222,7 @@ def test_unknown_clause_attribute_lists_the_known_ones():
     assert _message(path) == (
         f"{path}: policies[11].controlled[0].transistors: unknown key (expected one of: kind, "
         "products, variant, bf16_tflops, tpp, performance_density, memory_bandwidth_gbs, "
-        "interconnect_gbs, hbm_stacks)"
+        "interconnect_gbs, hbm_stacks, node_nm)"
     )
 
 
