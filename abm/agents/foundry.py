@@ -83,15 +83,6 @@ class Foundry(Supplier):
             return False
         return super().request(vendor, product, amount)
 
-    def stop_work_for(self, customer: str) -> float:
-        """Drop a customer's backlog and work in process (a detected front); returns wafers."""
-        dropped = sum(a for (v, _), a in self.backlog.items() if v == customer)
-        for key in [k for k in self.backlog if k[0] == customer]:
-            del self.backlog[key]
-        dropped += sum(a for _, v, _, a in self.in_process if v == customer)
-        self.in_process = [w for w in self.in_process if w[1] != customer]
-        return dropped
-
     def deliver(self) -> None:
         """Hand completed wafers to vendors (or fronts) as good dies."""
         m = self.model

@@ -146,6 +146,12 @@ class GPUVendor(Firm):
         """HBM stacks arrive from a memory maker."""
         self.hbm += stacks
 
+    def take_back_kits(self, product: str, units: float) -> None:
+        """Dies and HBM of ``units`` packages the packager could not queue come back to stock."""
+        p = self.products[product]
+        self.dies[p.die_bank] += units * p.logic_dies
+        self.hbm += units * p.hbm_stacks
+
     def receive_packages(self, product: str, units: int, packager: str) -> None:
         """Packaged GPUs arrive: they are produced units from now on."""
         self.finished[product] += units
