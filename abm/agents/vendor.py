@@ -427,13 +427,28 @@ class GPUVendor(Firm):
                     )
 
     def _send_to_packaging(self, rates: dict[str, float]) -> None:
+        """Send kits (dies and HBM) for what the backlog needs, within the packaging queue.
+
+        A vendor queues at most ``supplier_max_queue_weeks`` of the packaging it
+        can count on (its allotment, shared over its products there by planned
+        wafers): kits beyond that would only crowd other vendors out of the
+        queue, and stay in the vendor's stock instead.
+        """
         m = self.model
+        queue_weeks = m.spec.parameters.supplier_max_queue_weeks
+        wafers_at: dict[str, float] = defaultdict(float)
+        for name, rate in rates.items():
+            p = self.products[name]
+            wafers_at[p.packager] += rate / p.packages_per_wafer
         want: dict[str, int] = {}
         for name, rate in rates.items():
             p = self.products[name]
-            queued = m.cast.packager[p.packager].units_queued(self.name, name)
+            packager = m.cast.packager[p.packager]
+            queued = packager.units_queued(self.name, name)
             target = self.backlog_now[name] + rate * 2  # backlog plus two weeks' cover
-            want[name] = max(0, int(target - self.finished[name] - queued))
+            share = rate / p.packages_per_wafer / wafers_at[p.packager] if rate > 0 else 0.0
+            room = queue_weeks * packager.allotment(self.name) * share * p.packages_per_wafer
+            want[name] = max(0, int(min(target, queued + room) - self.finished[name] - queued))
         need_hbm = sum(w * self.products[n].hbm_stacks for n, w in want.items())
         hbm_share = min(1.0, self.hbm / need_hbm) if need_hbm > 0 else 1.0
         for name, w in want.items():

@@ -29,8 +29,8 @@ def test_gate_sees_the_hbm_rule_coming_from_expected_to_effective(baseline):
     m = SupplyChainModel(baseline, seed=1)
     samsung = m.cast.memory_maker["Samsung"]
     for day, coming in [
-        (date(2024, 7, 29), False),  # before the press reports (expected 2024-07-31)
-        (date(2024, 8, 5), True),
+        (date(2024, 6, 10), False),  # before the press reports (expected 2024-06-11)
+        (date(2024, 6, 17), True),
         (date(2024, 12, 2), True),  # announced
         (date(2024, 12, 30), True),
         (date(2025, 1, 6), False),  # in force: nothing to front-run
