@@ -196,12 +196,15 @@ class ControlRule:
         return s.effective <= day and (s.ends is None or day < s.ends)
 
     def announced_only(self, day: date) -> bool:
-        """Announced but not yet effective on ``day`` (buyers front-run)."""
-        return self.spec.announced <= day < self.spec.effective
+        """Expected or announced but not yet effective on ``day`` (buyers front-run).
+
+        From ``expected`` when the rule has one, else from the announcement.
+        """
+        return self.spec.expected_from <= day < self.spec.effective
 
     def expected_only(self, day: date) -> bool:
         """Expected (or announced) but not yet effective on ``day``: inputs are stockpiled."""
-        return self.spec.expected_from <= day < self.spec.effective
+        return self.announced_only(day)
 
     def covers_place(self, origin: str, destination: str, buyer: str = "") -> bool:
         """Whether the rule's origins, destinations and end users include this trade.

@@ -124,3 +124,23 @@ def test_wafer_item_carries_the_products_attributes_for_rules_on_chips():
     assert check_wafer([by_tpp], wafer_item(chip(), 7), "TW", "CN", "X", D).verdict == "deny"
     weak = wafer_item(chip(), 7)
     assert weak.attributes["node_nm"] == 7.0 and weak.kind == "wafer"
+
+
+def test_expected_date_starts_front_running_before_the_announcement():
+    spec = {
+        "id": "HBM",
+        "authority": "US government",
+        "gate": "export",
+        "expected": date(2024, 6, 11),
+        "announced": date(2024, 12, 2),
+        "effective": date(2024, 12, 31),
+        "destinations": ["CN"],
+        "controlled": [{"kind": "hbm"}],
+        "licence": {"policy": "deny"},
+    }
+    seen = ControlRule(RuleSpec.model_validate(spec))
+    unseen = ControlRule(RuleSpec.model_validate({**spec, "expected": None}))
+    day = date(2024, 7, 1)
+    assert seen.expected_only(day) and seen.announced_only(day)
+    assert not unseen.expected_only(day) and unseen.expected_only(date(2024, 12, 9))
+    assert not seen.expected_only(date(2024, 12, 31))  # in force: nothing left to front-run
