@@ -96,7 +96,7 @@ class Broker(Firm):
             offers = [
                 p
                 for p in vendor.products.values()
-                if p.on_sale(m.date)
+                if vendor.sells(p)
                 and p.sold_in(self.country)
                 and p.variant_of is None
                 and not m.controls.would_deny(p, vendor.country, self.country, self.name)

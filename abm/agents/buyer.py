@@ -211,6 +211,7 @@ class Buyer(Firm):
             p
             for p in vendor.products.values()
             if p.on_sale(today)
+            and p.name not in vendor.unmade
             and p.sold_in(self.country)
             and not m.controls.would_deny(p, vendor.country, self.country, self.name)
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from abm.agents.supplier import CapacityLine, Supplier
+from abm.controls.rules import HBM_ITEM
 from abm.scenario import MemoryMakerSpec
 
 if TYPE_CHECKING:
@@ -27,6 +28,26 @@ class MemoryMaker(Supplier):
         self.spec = spec
 
     def deliver(self) -> None:
-        """Hand completed stacks to vendors."""
+        """Hand completed stacks to vendors, through the controls.
+
+        Stacks for a vendor an HBM rule now denies are held back, and its
+        backlog and work in process are dropped (orders accepted before the
+        rule took effect do not ship after it: a ``denial`` event).
+        """
+        m = self.model
         for vendor, _product, stacks in self.complete_work():
-            self.model.cast.vendor[vendor].receive_hbm(stacks)
+            v = m.cast.vendor[vendor]
+            d = m.controls.check(HBM_ITEM, self.country, v.country, vendor)
+            if d.verdict == "deny":
+                held = stacks + self.stop_work_for(vendor)
+                m.controls.record_denial(d.rule, int(held))
+                self.log(
+                    "denial",
+                    vendor,
+                    HBM,
+                    held,
+                    rule=d.rule,
+                    detail=f"HBM stacks held back under {d.rule}; backlog dropped",
+                )
+                continue
+            v.receive_hbm(stacks)

@@ -39,6 +39,16 @@ class Packager(Supplier):
         ppw = self.model.products[product].packages_per_wafer
         self.request(vendor, product, units / ppw)
 
+    def refuse(self, vendor: str, product: str, amount: float) -> None:
+        """Hand the dies and HBM of packages the queue has no room for back to the vendor.
+
+        The vendor handed the inputs over with the request; without this, a full
+        queue would destroy them (and a stockpile with them).
+        """
+        p = self.model.products[product]
+        units = amount * p.packages_per_wafer
+        self.model.cast.vendor[vendor].take_back_kits(product, units)
+
     def units_queued(self, vendor: str, product: str) -> float:
         """Packages requested or in process for a vendor's product."""
         ppw = self.model.products[product].packages_per_wafer

@@ -46,6 +46,7 @@ class Product:
         variant_of: The product a compliant variant was cut down from.
         training_efficiency: Share of its compute usable for training
             (domestic chips serve inference better than training).
+        die: The product whose logic die it is built from, when shared (None: its own).
     """
 
     name: str
@@ -69,6 +70,12 @@ class Product:
     markets: tuple[str, ...] | None = None
     variant_of: str | None = None
     training_efficiency: float = 1.0
+    die: str | None = None
+
+    @property
+    def die_bank(self) -> str:
+        """The key of the vendor's die stock this product draws on (its die's name)."""
+        return self.die if self.die is not None else self.name
 
     @cached_property
     def h100e(self) -> float:

@@ -116,16 +116,32 @@ class Supplier(Firm):
         """Capacity line a product's work draws on."""
         return next(iter(self.lines))
 
-    def request(self, vendor: str, product: str, amount: float) -> None:
+    def request(self, vendor: str, product: str, amount: float) -> bool:
         """A vendor asks for ``amount`` capacity units of work on ``product``.
 
         Requests are gathered during the week and accepted into the backlog at
         :meth:`start_work`, up to ``supplier_max_queue_weeks`` of usable
         capacity per line; what is refused only tells the supplier that more
         capacity is wanted.
+
+        Returns:
+            True (a foundry may refuse under its controls, see ``Foundry.request``).
         """
         if amount > 0:
             self.requests[(vendor, product)] += amount
+        return True
+
+    def stop_work_for(self, customer: str) -> float:
+        """Drop a customer's backlog and work in process; returns the capacity units dropped.
+
+        For a detected front, or a vendor an HBM rule now denies.
+        """
+        dropped = sum(a for (v, _), a in self.backlog.items() if v == customer)
+        for key in [k for k in self.backlog if k[0] == customer]:
+            del self.backlog[key]
+        dropped += sum(a for _, v, _, a in self.in_process if v == customer)
+        self.in_process = [w for w in self.in_process if w[1] != customer]
+        return dropped
 
     def backlog_of(self, vendor: str, product: str) -> float:
         """Requested work not yet started."""
@@ -172,8 +188,13 @@ class Supplier(Firm):
             room = max(0.0, max_weeks * self.lines[name].usable - queued[name])
             share = min(1.0, room / asked[name]) if asked[name] > 0 else 0.0
             self.backlog[key] += amount * share
+            if share < 1.0:
+                self.refuse(key[0], key[1], amount * (1.0 - share))
         self.requests.clear()
         return asked
+
+    def refuse(self, vendor: str, product: str, amount: float) -> None:
+        """A request the queue has no room for: nothing to hand back here (packagers do)."""
 
     def start_work(self) -> None:
         """Share each line's usable capacity over its backlogs and start that work."""

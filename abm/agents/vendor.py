@@ -5,7 +5,11 @@ Each week a vendor (Nvidia, AMD, Huawei, Cambricon...):
 1. plans an output rate per product from its order inflow and backlog, and
    orders logic wafers and HBM stacks with the stock-and-supply-line rule,
    covering the suppliers' quoted lead times (this is how a shortage
-   upstream turns into more ordering, and how bullwhip reaches fabs);
+   upstream turns into more ordering, and how bullwhip reaches fabs); a
+   product whose wafer starts a foundry rule refuses is withdrawn from sale,
+   and while a rule that will cut its HBM supply is expected or announced the
+   vendor stockpiles HBM (``stockpile_cover_weeks`` of planned use on top of
+   its normal cover, as far as the memory makers can supply);
 2. sends dies and HBM to its packager; output per product is limited by the
    scarcest input (dies, HBM, packaging capacity), which is recorded as the
    product's binding constraint;
@@ -67,7 +71,9 @@ class GPUVendor(Firm):
         products: The vendor's catalogue (name -> Product).
         orders: Outstanding orders per product, oldest first.
         finished: Finished units in inventory per product.
-        dies: Good logic dies in inventory per product.
+        dies: Good logic dies in inventory per die (a product's ``die_bank``:
+            products built from the same die share it).
+        unmade: Products withdrawn from sale because a foundry rule refuses their wafers.
         hbm: HBM stacks in inventory.
         price: Current price per product, USD.
         binding: The constraint that limited each product's output last week:
@@ -97,6 +103,7 @@ class GPUVendor(Firm):
         for p in products:
             self.add_product(p)
         self.hbm = 0.0
+        self.unmade: set[str] = set()
         self.logged_price: dict[str, float] = {}
         self.kit_capped: set[str] = set()  # products whose inputs packaging capped this week
         self.variant_designs: dict[tuple[str, str, frozenset[str]], str | None] = {}
@@ -121,7 +128,7 @@ class GPUVendor(Firm):
         self.orders[p.name] = []
         self._backlog[p.name] = 0
         self.finished[p.name] = 0
-        self.dies[p.name] = 0.0
+        self.dies.setdefault(p.die_bank, 0.0)
         self.price[p.name] = p.list_price_usd
         self.binding[p.name] = "demand"
         self.binding_firm[p.name] = ""
@@ -144,12 +151,18 @@ class GPUVendor(Firm):
         self._backlog[order.product] += order.outstanding
 
     def receive_dies(self, product: str, dies: float) -> None:
-        """Good dies arrive from the foundry."""
-        self.dies[product] += dies
+        """Good dies arrive from the foundry (or a front), into the product's die bank."""
+        self.dies[self.products[product].die_bank] += dies
 
     def receive_hbm(self, stacks: float) -> None:
         """HBM stacks arrive from a memory maker."""
         self.hbm += stacks
+
+    def take_back_kits(self, product: str, units: float) -> None:
+        """Dies and HBM of ``units`` packages the packager could not queue come back to stock."""
+        p = self.products[product]
+        self.dies[p.die_bank] += units * p.logic_dies
+        self.hbm += units * p.hbm_stacks
 
     def receive_packages(self, product: str, units: int, packager: str) -> None:
         """Packaged GPUs arrive: they are produced units from now on."""
@@ -183,7 +196,7 @@ class GPUVendor(Firm):
             packager.in_process += [
                 (k, self.name, name, packs) for k in range(packager.cycle_weeks)
             ]
-            self.dies[name] = rate * p.logic_dies * self.spec.input_cover_weeks
+            self.dies[p.die_bank] += rate * p.logic_dies * self.spec.input_cover_weeks
             self.inflow[name] = float(rate)
             self.finished[name] = rate
             m.counters["produced"] += rate
@@ -300,11 +313,15 @@ class GPUVendor(Firm):
         )
         return np.maximum(hist, floor) * tier
 
+    def sells(self, p: Product) -> bool:
+        """Whether ``p`` is on sale today (and its foundry has not refused its wafers)."""
+        return p.on_sale(self.model.date) and p.name not in self.unmade
+
     def planned_rate(self, p: Product) -> float:
         """Units per week the vendor wants to produce of ``p``."""
         net_backlog = max(0, self.backlog_now[p.name] - self.finished[p.name])
         rate = max(self.inflow[p.name], net_backlog / self.spec.target_backlog_weeks)
-        if p.on_sale(self.model.date) or self.prelaunch(p):
+        if p.name not in self.unmade and (p.on_sale(self.model.date) or self.prelaunch(p)):
             return rate
         return net_backlog / self.spec.target_backlog_weeks
 
@@ -353,6 +370,7 @@ class GPUVendor(Firm):
         self.backlog_now = {n: self.backlog_units(n) for n in self.products}
         self._carry_inflow_to_successors()
 
+        self._review_unmade()
         plan = {p.name: self.planned_rate(p) for p in self.active_products()}
         rates = self._attainable(plan)
         plan_h100e = sum(r * self.products[n].h100e for n, r in plan.items())
@@ -364,8 +382,9 @@ class GPUVendor(Firm):
             packager = m.cast.packager[p.packager]
             # capacity is committed for the plan, within what the vendor dares prepay
             # (suppliers expand toward commitments) ...
-            f_commit = plan[name] * self._commit_share(plan_h100e, foundry)
-            foundry.book(self.name, name, f_commit * p.logic_dies / per_wafer)
+            if name not in self.unmade:
+                f_commit = plan[name] * self._commit_share(plan_h100e, foundry)
+                foundry.book(self.name, name, f_commit * p.logic_dies / per_wafer)
             p_commit = plan[name] * self._commit_share(plan_h100e, packager)
             packager.book(self.name, name, p_commit / p.packages_per_wafer)
             # ... but inputs are ordered only for what the line can attain soon
@@ -376,13 +395,13 @@ class GPUVendor(Firm):
             dies_wanted = supply_line_order(
                 expected_use=use,
                 desired_stock=use * self.spec.input_cover_weeks,
-                stock=self.dies[name],
+                stock=self.dies[p.die_bank],
                 desired_supply_line=use * foundry.cycle_weeks,
                 supply_line=line,
                 adjust_weeks=INPUT_ADJUST_WEEKS,
             )
-            if dies_wanted > 0:
-                foundry.request(self.name, name, dies_wanted / per_wafer)
+            if dies_wanted > 0 and not foundry.request(self.name, name, dies_wanted / per_wafer):
+                self.unmade.add(name)  # the foundry will not make it: off sale
         # HBM, shared by products, split over suppliers by share
         use = sum(rate * self.products[n].hbm_stacks for n, rate in rates.items())
         planned_use = sum(r * self.products[n].hbm_stacks for n, r in plan.items())
@@ -391,9 +410,14 @@ class GPUVendor(Firm):
             mk.backlog_of(self.name, "") + mk.in_process_of(self.name, "") for mk, _ in makers
         )
         lead = max(mk.cycle_weeks for mk, _ in makers)
+        # front-running an HBM rule: stock up on planned use while supply lasts
+        cut = self.spec.stockpile_cover_weeks > 0 and any(
+            m.controls.hbm_expected_cut(mk.country, self.country, self.name) for mk, _ in makers
+        )
+        stockpile = self.spec.stockpile_cover_weeks * planned_use if cut else 0.0
         stacks = supply_line_order(
             expected_use=use,
-            desired_stock=use * self.spec.input_cover_weeks,
+            desired_stock=use * self.spec.input_cover_weeks + stockpile,
             stock=self.hbm,
             desired_supply_line=use * lead,
             supply_line=line,
@@ -458,14 +482,70 @@ class GPUVendor(Firm):
         cap = base * (1 + self.spec.commitment_growth_per_year) ** (lag / 52)
         return min(1.0, cap / plan_h100e)
 
-    def _send_to_packaging(self, rates: dict[str, float]) -> None:
+    def _review_unmade(self) -> None:
+        """Review withdrawn products against the foundry rules in force.
+
+        One no rule refuses any more goes back on sale; one still refused with
+        nothing left to build it from (dies, finished units, packaging queue,
+        wafers in process) has its orders cancelled (``denial`` events).
+        """
         m = self.model
+        for name in sorted(self.unmade):
+            p = self.products[name]
+            foundry = m.cast.foundry[p.foundry]
+            d = m.controls.wafer_clearance(
+                p, foundry.node_nm[foundry.line_of(name)], foundry.country, self.country, self.name
+            )
+            if d.verdict == "allow":
+                self.unmade.discard(name)
+                continue
+            left = (
+                self.dies[p.die_bank] / p.logic_dies
+                + self.finished[name]
+                + m.cast.packager[p.packager].units_queued(self.name, name)
+                + foundry.in_process_of(self.name, name) * foundry.good_dies_per_wafer(name)
+            )
+            if left >= 1:
+                continue
+            by_buyer: dict[str, int] = defaultdict(int)
+            for o in self.orders[name]:
+                by_buyer[o.buyer] += self.cancel(o, o.outstanding)
+            for buyer, units in by_buyer.items():
+                if units:
+                    m.controls.record_denial(d.rule, units)
+                    self.log(
+                        "denial",
+                        buyer,
+                        name,
+                        units,
+                        rule=d.rule,
+                        detail=f"wafer starts at {foundry.name} refused under {d.rule}: "
+                        "nothing left to build; orders cancelled",
+                    )
+
+    def _send_to_packaging(self, rates: dict[str, float]) -> None:
+        """Send kits (dies and HBM) for what the backlog needs, within the packaging queue.
+
+        A vendor queues at most ``supplier_max_queue_weeks`` of the packaging it
+        can count on (its allotment, shared over its products there by planned
+        wafers): kits beyond that would only crowd other vendors out of the
+        queue, and stay in the vendor's stock instead.
+        """
+        m = self.model
+        queue_weeks = m.spec.parameters.supplier_max_queue_weeks
+        wafers_at: dict[str, float] = defaultdict(float)
+        for name, rate in rates.items():
+            p = self.products[name]
+            wafers_at[p.packager] += rate / p.packages_per_wafer
         want: dict[str, int] = {}
         for name, rate in rates.items():
             p = self.products[name]
-            queued = m.cast.packager[p.packager].units_queued(self.name, name)
+            packager = m.cast.packager[p.packager]
+            queued = packager.units_queued(self.name, name)
             target = self.backlog_now[name] + rate * 2  # backlog plus two weeks' cover
-            want[name] = max(0, int(target - self.finished[name] - queued))
+            share = rate / p.packages_per_wafer / wafers_at[p.packager] if rate > 0 else 0.0
+            room = queue_weeks * packager.allotment(self.name) * share * p.packages_per_wafer
+            want[name] = max(0, int(min(target, queued + room) - self.finished[name] - queued))
         need_hbm = sum(w * self.products[n].hbm_stacks for n, w in want.items())
         hbm_share = min(1.0, self.hbm / need_hbm) if need_hbm > 0 else 1.0
         for name, w in want.items():
@@ -474,7 +554,7 @@ class GPUVendor(Firm):
                 self.binding_firm[name] = ""
                 continue
             p = self.products[name]
-            by_dies = int(self.dies[name] / p.logic_dies)
+            by_dies = int(self.dies[p.die_bank] / p.logic_dies)
             by_hbm = int(w * hbm_share) if p.hbm_stacks else w
             units = min(w, by_dies, by_hbm)
             packager = m.cast.packager[p.packager]
@@ -482,6 +562,8 @@ class GPUVendor(Firm):
                 # the scarcer input first; a supplier with room means the vendor's own lag
                 if p.hbm_stacks and by_hbm < by_dies:
                     self._bind_hbm(name)
+                elif name in self.unmade:  # a foundry rule refused its wafers
+                    self.binding[name], self.binding_firm[name] = "licence", "foundry rule"
                 else:
                     foundry = m.cast.foundry[p.foundry]
                     share = foundry.last_share[foundry.line_of(name)]
@@ -495,7 +577,7 @@ class GPUVendor(Firm):
                 self.binding_firm[name] = packager.name if short else ""
             if units <= 0:
                 continue
-            self.dies[name] -= units * p.logic_dies
+            self.dies[p.die_bank] -= units * p.logic_dies
             self.hbm -= units * p.hbm_stacks
             m.cast.packager[p.packager].request_units(self.name, name, units)
 
@@ -741,7 +823,9 @@ class GPUVendor(Firm):
     def newest_product(self) -> Product | None:
         """The most recently launched product on sale today."""
         today = self.model.date
-        on_sale = [p for p in self.products.values() if p.on_sale(today)]
+        on_sale = [
+            p for p in self.products.values() if p.on_sale(today) and p.name not in self.unmade
+        ]
         return max(on_sale, key=lambda p: p.launch) if on_sale else None
 
     def inventory_units(self) -> int:

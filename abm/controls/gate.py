@@ -23,7 +23,16 @@ from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING
 
-from abm.controls.rules import HBM_ITEM, ControlRule, Decision, Item, check_shipment, item_of
+from abm.controls.rules import (
+    HBM_ITEM,
+    ControlRule,
+    Decision,
+    Item,
+    check_shipment,
+    check_wafer,
+    item_of,
+    wafer_item,
+)
 
 if TYPE_CHECKING:
     from abm.agents.government import Government
@@ -55,6 +64,7 @@ class ControlsGate:
         date: The day the answers are for (the model sets it each week).
         capped_shipped: Units shipped per (year, rule, buyer) under quantity caps.
         denied_this_week: Units refused per rule this week.
+        wafers_denied: Wafer starts refused per rule over the run.
         licensed_this_week: Units shipped under a case-by-case licence per rule this week.
     """
 
@@ -71,6 +81,8 @@ class ControlsGate:
         self.capped_shipped: dict[tuple[int, str, str], int] = defaultdict(int)
         self.denied_this_week: dict[str, int] = defaultdict(int)
         self.licensed_this_week: dict[str, int] = defaultdict(int)
+        self.wafers_denied: dict[str, float] = defaultdict(float)
+        self._wafer_items: dict[tuple[int, float | None], tuple[Product, Item]] = {}
         self._day: tuple[date, int, list[ControlRule]] | None = None
         self._caps_today = False
         self._announced_today: list[ControlRule] = []
@@ -202,3 +214,37 @@ class ControlsGate:
     def hbm_allowed(self, maker_country: str, vendor_country: str, vendor: str) -> bool:
         """Whether HBM may go from a maker to a vendor (no HBM rule denies it)."""
         return self.check(HBM_ITEM, maker_country, vendor_country, vendor).verdict != "deny"
+
+    def hbm_expected_cut(self, maker_country: str, vendor_country: str, vendor: str) -> bool:
+        """Whether a rule expected or announced, not yet in force, will deny this HBM supply.
+
+        A vendor that sees it coming stockpiles HBM (``stockpile_cover_weeks``).
+        """
+        return any(
+            r.expected_only(self.date)
+            and r.spec.licence.policy == "deny"
+            and r.covers(HBM_ITEM, maker_country, vendor_country, vendor)
+            for r in self.rules
+        )
+
+    def wafer_clearance(
+        self,
+        product: Product,
+        node_nm: float | None,
+        foundry_country: str,
+        designer_country: str,
+        designer: str,
+    ) -> Decision:
+        """Today's verdict on wafer starts for ``product`` at a foundry (the pure wafer check)."""
+        key = (id(product), node_nm)
+        hit = self._wafer_items.get(key)
+        if hit is None or hit[0] is not product:  # products are immutable: items kept
+            hit = self._wafer_items[key] = (product, wafer_item(product, node_nm))
+        item = hit[1]
+        return check_wafer(
+            self.in_force(), item, foundry_country, designer_country, designer, self.date
+        )
+
+    def record_wafer_denial(self, rule_id: str, wafers: float) -> None:
+        """Book wafer starts refused under a rule."""
+        self.wafers_denied[rule_id] += wafers

@@ -1,7 +1,9 @@
-"""Export and import controls: rules as data, and the one shipment check.
+"""Export, import and foundry controls: rules as data, and the one check.
 
 Every shipment (a GPU from a vendor to a buyer, or HBM stacks from a memory
-maker to a vendor) passes :func:`check_shipment`, a pure function of the
+maker to a vendor) and every wafer start a foundry accepts for a designer
+(:func:`check_wafer`, the same check on a ``wafer`` item under the rules of
+``gate: foundry``) passes :func:`check_shipment`, a pure function of the
 rules in force, the item, where it comes from and goes to, who buys it and
 the date. It returns ``allow`` (possibly with a government levy),
 ``licence_pending`` (a licence must be decided first) or ``deny``, with the
@@ -52,15 +54,19 @@ ITEM_ATTRIBUTES = (
 )
 """Product attributes a controlled-item clause may test."""
 
+WAFER_ATTRIBUTES = ("node_nm",)
+"""Attributes only a wafer item carries (its node's size class, nm)."""
+
 
 @dataclass(frozen=True)
 class Item:
     """What a shipment carries, as the rules see it.
 
     Attributes:
-        kind: ``gpu`` or ``hbm``.
-        name: Product name (``HBM`` for stacks).
-        attributes: Values of :data:`ITEM_ATTRIBUTES` (GPUs only).
+        kind: ``gpu``, ``hbm`` or ``wafer``.
+        name: Product name (``HBM`` for stacks; for a wafer, the product its dies are for).
+        attributes: Values of :data:`ITEM_ATTRIBUTES` (GPUs and wafers) and
+            :data:`WAFER_ATTRIBUTES` (wafers, when the node's size is known).
         variant: True for a compliant variant designed for a restricted market.
     """
 
@@ -86,6 +92,19 @@ def item_of(product: Product) -> Item:
         _ITEMS.clear()
     _ITEMS[id(product)] = (product, item)
     return item
+
+
+def wafer_item(product: Product, node_nm: float | None) -> Item:
+    """The rule-facing view of wafer starts for ``product``'s dies on a node of ``node_nm``.
+
+    The wafer carries the product's attributes (a rule may control wafers of
+    chips above a TPP) and the node's size (a rule may control nodes at or below
+    16 nm); a node of unknown size matches no ``node_nm`` test.
+    """
+    attrs = {a: float(getattr(product, a)) for a in ITEM_ATTRIBUTES}
+    if node_nm is not None:
+        attrs["node_nm"] = float(node_nm)
+    return Item("wafer", product.name, attrs, product.variant_of is not None)
 
 
 def _make_item(product: Product) -> Item:
@@ -143,7 +162,7 @@ def clause_matches(clause: ItemClause, item: Item) -> bool:
         return False
     if clause.variant is not None and clause.variant != item.variant:
         return False
-    for attr in ITEM_ATTRIBUTES:
+    for attr in (*ITEM_ATTRIBUTES, *WAFER_ATTRIBUTES):
         t = getattr(clause, attr)
         if t is not None and (attr not in item.attributes or not _holds(item.attributes[attr], t)):
             return False
@@ -177,8 +196,15 @@ class ControlRule:
         return s.effective <= day and (s.ends is None or day < s.ends)
 
     def announced_only(self, day: date) -> bool:
-        """Announced but not yet effective on ``day`` (buyers front-run)."""
-        return self.spec.announced <= day < self.spec.effective
+        """Expected or announced but not yet effective on ``day`` (buyers front-run).
+
+        From ``expected`` when the rule has one, else from the announcement.
+        """
+        return self.spec.expected_from <= day < self.spec.effective
+
+    def expected_only(self, day: date) -> bool:
+        """Expected (or announced) but not yet effective on ``day``: inputs are stockpiled."""
+        return self.announced_only(day)
 
     def covers_place(self, origin: str, destination: str, buyer: str = "") -> bool:
         """Whether the rule's origins, destinations and end users include this trade.
@@ -320,6 +346,37 @@ def check_shipment(
         levy_rules=levy_rules,
         capped_rules=capped_rules,
     )
+
+
+def check_wafer(
+    rules: Iterable[ControlRule],
+    item: Item,
+    foundry_country: str,
+    designer_country: str,
+    designer: str,
+    day: date,
+) -> Decision:
+    """Check wafer starts for a designer at a foundry against the foundry rules.
+
+    The same matching as :func:`check_shipment` over the rules of ``gate:
+    foundry`` only: their origins are foundries' countries (the jurisdiction
+    whose law binds the foundry, e.g. TW under the US foreign direct product
+    rule), destinations the designers' countries and end users designers.
+
+    Args:
+        rules: All rules of the scenario (only foundry rules in force count).
+        item: The wafer item (:func:`wafer_item`).
+        foundry_country: Country code of the foundry.
+        designer_country: Country code of the customer placing the wafer starts.
+        designer: The customer's name (a vendor, or a front in its own name).
+        day: The date of the request.
+
+    Returns:
+        ``deny`` (with the rule) when a rule in force refuses the wafers,
+        ``licence_pending`` for a case-by-case rule, else ``allow``.
+    """
+    foundry_rules = [r for r in rules if r.spec.gate == "foundry"]
+    return check_shipment(foundry_rules, item, foundry_country, designer_country, designer, day)
 
 
 BREAK_ORDER = (

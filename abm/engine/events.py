@@ -265,6 +265,32 @@ EVENTS: Mapping[str, EventType] = _registry(
         supply=True,
     ),
     EventType(
+        "wafer_denial",
+        "a foundry refuses a customer's wafer starts because a foundry rule denies them "
+        "(agent: the foundry; counterparty: the designer or front; quantity: wafers; "
+        "rule: the rule id)",
+        "rule",
+        "{agent} refuses {quantity:,.0f} wafers of {product} for {counterparty}: "
+        "denied by rule {rule}",
+        supply=True,
+    ),
+    EventType(
+        "front_delivery",
+        "a front company hands dies made for it at a controlled foundry to the listed "
+        "designer (quantity: good dies)",
+        "info",
+        "{agent} passes {quantity:,.0f} {product} dies made at a controlled foundry to "
+        "{counterparty}",
+        supply=True,
+    ),
+    EventType(
+        "front_detected",
+        "a front company is found out: the foundry stops its work and it shuts down "
+        "(quantity: wafers dropped; detail: dies passed on over its life)",
+        "bad",
+        "{agent}, a front for {counterparty}, is detected and shut down ({detail})",
+    ),
+    EventType(
         "licence_application",
         "a government receives a licence application (rule, buyer, product)",
         "routine",

@@ -84,6 +84,26 @@ def _production(m: SupplyChainModel) -> Rows:
 
 
 @metric(
+    "hbm_stock_stacks",
+    "stacks",
+    "vendor",
+    "HBM stacks a vendor holds (its normal cover, plus any stockpile against an HBM rule).",
+)
+def _hbm_stock(m: SupplyChainModel) -> Rows:
+    return ((v.name, v.hbm) for v in m.vendors)
+
+
+@metric(
+    "die_stock",
+    "dies",
+    "vendor",
+    "Good logic dies a vendor holds over all its die banks (incl. dies from front companies).",
+)
+def _die_stock(m: SupplyChainModel) -> Rows:
+    return ((v.name, float(sum(v.dies.values()))) for v in m.vendors)
+
+
+@metric(
     "gpu_price_usd",
     "USD/unit",
     "product",

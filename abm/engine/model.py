@@ -56,8 +56,9 @@ class SupplyChainModel(Model):
     2. Demand: enterprises update their token demand; labs update users,
        compute need (inference + training) and rental need.
     3. Orders flow upstream: clouds and labs with fleets order GPUs from
-       vendors (or cancel); brokers order; vendors order wafers and HBM and
-       send what they can assemble to their packagers.
+       vendors (or cancel); brokers order; vendors order wafers (through the
+       foundry controls) and HBM and send what they can assemble to their
+       packagers; front companies order wafers for listed designers.
     4. Supply: foundries, memory makers and packagers start work within
        capacity and hand over what completes (dies, stacks, packaged GPUs).
     5. Allocation and shipment: vendors allocate finished units over their
@@ -304,7 +305,7 @@ def _demand(m: SupplyChainModel) -> None:
 
 
 def _orders(m: SupplyChainModel) -> None:
-    """Stage 3: buyers and brokers order GPUs; vendors order wafers and HBM."""
+    """Stage 3: buyers and brokers order GPUs; vendors order wafers and HBM; fronts order wafers."""
     for b in m.buyers:
         if b.active:
             b.place_orders()
@@ -312,6 +313,8 @@ def _orders(m: SupplyChainModel) -> None:
         br.place_orders()
     for v in m.vendors:
         v.order_inputs()
+    for fr in m.cast.fronts:
+        fr.place_wafers()
 
 
 def _supply(m: SupplyChainModel) -> None:

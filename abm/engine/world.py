@@ -21,6 +21,7 @@ from abm.agents.buyer import Buyer
 from abm.agents.cloud import CloudProvider
 from abm.agents.enterprise import EnterpriseDemand
 from abm.agents.foundry import Foundry
+from abm.agents.front import FrontCompany
 from abm.agents.government import Government
 from abm.agents.lab import AILab
 from abm.agents.memory_maker import MemoryMaker
@@ -56,6 +57,7 @@ class Cast:
     labs: list[AILab]
     enterprises: list[EnterpriseDemand]
     brokers: list[Broker]
+    fronts: list[FrontCompany] = field(default_factory=list)
     firm: dict[str, Firm] = field(default_factory=dict)
     vendor: dict[str, GPUVendor] = field(default_factory=dict)
     foundry: dict[str, Foundry] = field(default_factory=dict)
@@ -66,6 +68,7 @@ class Cast:
     lab: dict[str, AILab] = field(default_factory=dict)
     customer: dict[str, Buyer | Broker] = field(default_factory=dict)
     """Whoever buys GPUs from vendors: clouds, labs and brokers."""
+    front: dict[str, FrontCompany] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.vendor = {v.name: v for v in self.vendors}
@@ -76,6 +79,7 @@ class Cast:
         self.government = {g.name: g for g in self.governments}
         self.lab = {x.name: x for x in self.labs}
         self.customer = {b.name: b for b in [*self.buyers, *self.brokers]}
+        self.front = {f.name: f for f in self.fronts}
 
     @property
     def suppliers(self) -> list[Supplier]:
@@ -104,8 +108,13 @@ def build_cast(model: SupplyChainModel, products: dict[str, Product]) -> Cast:
         labs=[AILab(model, s) for s in w.labs],
         enterprises=[EnterpriseDemand(model, s) for s in w.enterprises],
         brokers=[Broker(model, s) for s in w.brokers],
+        fronts=[FrontCompany(model, s) for s in w.fronts],
     )
     cast.firm = {a.name: a for a in model.agents}
+    for fr in cast.fronts:  # the foundry makes the front's die on the front's node
+        foundry = cast.foundry[fr.spec.foundry]
+        if products[fr.spec.product].node not in foundry.lines:
+            foundry.routes[fr.spec.product] = fr.spec.node
     return cast
 
 
@@ -131,6 +140,9 @@ def build_graph(
     for b in [*cast.buyers, *cast.brokers]:
         for vname in b.spec.vendor_shares:
             g.add_edge(ids[vname], b.unique_id, kind="gpus")
+    for fr in cast.fronts:
+        g.add_edge(ids[fr.spec.foundry], fr.unique_id, kind="wafers")
+        g.add_edge(fr.unique_id, ids[fr.spec.designer], kind="wafers")
     for br in cast.brokers:
         for c in cast.clouds:
             if c.country in br.spec.targets:

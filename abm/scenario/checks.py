@@ -39,6 +39,7 @@ def check_scenario(sc: Scenario) -> None:
         "enterprises": w.enterprises,
         "governments": w.governments,
         "brokers": w.brokers,
+        "fronts": w.fronts,
     }
     for group, items in groups.items():
         for i, item in enumerate(items):
@@ -115,6 +116,23 @@ def check_scenario(sc: Scenario) -> None:
                         ("world", group, i, "initial_fleet", j, "product"),
                         f"unknown product {c.product!r}",
                     )
+    for i, fr in enumerate(w.fronts):
+        where = ("world", "fronts", i)
+        if fr.designer not in vendors:
+            raise ScenarioCheckError((*where, "designer"), f"{fr.designer!r} is not a vendor")
+        if (fr.foundry, fr.node) not in foundry_nodes:
+            raise ScenarioCheckError(
+                (*where, "foundry"),
+                f"no foundry {fr.foundry!r} with node {fr.node!r} in world.foundries",
+            )
+        made = next((p for p in w.products if p.name == fr.product), None)
+        if made is None or made.vendor != fr.designer:
+            raise ScenarioCheckError(
+                (*where, "product"), f"{fr.product!r} is not a product of {fr.designer!r}"
+            )
+    for i, p in enumerate(w.products):
+        if p.die is not None and p.die not in product_names:
+            raise ScenarioCheckError(("world", "products", i, "die"), f"unknown product {p.die!r}")
     for region in REGIONS:
         shares = [c.market_share for c in w.clouds if c.region == region]
         if shares and sum(shares) > 1 + 1e-6:
@@ -169,8 +187,13 @@ def check_policies(sc: Scenario, product_names: set[str]) -> None:
         places((*where, "origins"), r.origins)
         places((*where, "origins_exclude"), r.origins_exclude)
         places((*where, "destinations"), r.destinations)
+        fronts = {f.name for f in w.fronts}
         for u in r.end_users:
-            if u not in buyers:
+            if r.gate == "foundry" and u not in vendors | fronts:
+                raise ScenarioCheckError(
+                    (*where, "end_users"), f"{u!r} is not a vendor or front (a foundry's customer)"
+                )
+            if r.gate != "foundry" and u not in buyers:
                 raise ScenarioCheckError(
                     (*where, "end_users"), f"{u!r} is not a cloud, lab or broker"
                 )

@@ -111,6 +111,9 @@ class ProductSpec(Sourced):
     markets: list[str] | None = None
     variant_of: str | None = None
     training_efficiency: Annotated[Real, Field(gt=0, le=1)] = 1.0
+    die: str | None = None
+    """The logic die it is built from when another product shares it (e.g. the Ascend 910C
+    packages two 910B dies): the vendor banks dies per die, so either product draws on them."""
 
     @model_validator(mode="after")
     def _dates(self) -> ProductSpec:
@@ -146,6 +149,8 @@ class NodeSpec(Sourced):
     node: str
     capacity_wafers_per_week: Capacity
     yield_fraction: Annotated[Real, Field(gt=0, le=1)]
+    node_nm: Annotated[Real, Field(gt=0, le=1000)] | None = None
+    """The node's size class in nanometres (N7: 7), which foundry rules test; None: untested."""
 
 
 class FoundrySpec(FirmSpec):
@@ -195,6 +200,9 @@ class VendorSpec(FirmSpec):
     for capacity that arrives ``lag`` weeks ahead, whatever its backlog says:
     phantom orders do not build fabs.
     """
+    stockpile_cover_weeks: Annotated[Real, Field(le=MAX_WEEKS, ge=0)] = 0.0
+    """Weeks of planned HBM use added to the desired HBM stock while a rule that will cut
+    the vendor's HBM supply is expected or announced and not yet in force (0: no stockpiling)."""
 
 
 # ------------------------------------------------------------------ buyers
@@ -307,13 +315,15 @@ class Threshold(Strict):
 class ItemClause(Strict):
     """One controlled-item test: an item matches when every condition given holds.
 
-    ``kind`` says what is shipped: ``gpu`` (an accelerator of the catalogue)
-    or ``hbm`` (HBM stacks shipped to a vendor). Numeric conditions are
-    thresholds on the product's attributes; ``products`` lists names;
+    ``kind`` says what is shipped: ``gpu`` (an accelerator of the catalogue),
+    ``hbm`` (HBM stacks shipped to a vendor) or ``wafer`` (wafer starts at a
+    foundry for a designer's product, checked by ``gate: foundry`` rules).
+    Numeric conditions are thresholds on the product's attributes (a wafer
+    carries its product's, and ``node_nm``, its node's size); ``products`` lists names;
     ``variant`` true matches only compliant variants (false: only non-variants).
     """
 
-    kind: Literal["gpu", "hbm"] = "gpu"
+    kind: Literal["gpu", "hbm", "wafer"] = "gpu"
     products: list[str] | None = None
     variant: bool | None = None
     bf16_tflops: Threshold | None = None
@@ -322,6 +332,7 @@ class ItemClause(Strict):
     memory_bandwidth_gbs: Threshold | None = None
     interconnect_gbs: Threshold | None = None
     hbm_stacks: Threshold | None = None
+    node_nm: Threshold | None = None
 
 
 class LicencePolicy(Strict):
@@ -340,12 +351,20 @@ class LicencePolicy(Strict):
 
 
 class RuleSpec(Strict):
-    """An export or import control, as data."""
+    """An export or import control, as data.
+
+    ``gate`` says where it is checked: ``export`` and ``import`` on shipments
+    (GPUs, HBM), ``foundry`` on wafer starts (origins: the foundries' countries,
+    destinations: the designers' countries, end users: designers). ``expected``
+    is when buyers came to expect the rule (press reports before the
+    announcement); they front-run it from then (default: the announcement).
+    """
 
     id: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     kind: Literal["control_rule"] = "control_rule"
     authority: str
-    gate: Literal["export", "import"]
+    gate: Literal["export", "import", "foundry"]
+    expected: date | None = None
     announced: date
     effective: date
     ends: date | None = None
@@ -362,6 +381,10 @@ class RuleSpec(Strict):
 
     @model_validator(mode="after")
     def _dates(self) -> RuleSpec:
+        if self.expected is not None and self.expected > self.announced:
+            raise ScenarioCheckError(
+                ("expected",), f"{self.expected} is after announced {self.announced}"
+            )
         if self.effective < self.announced:
             raise ScenarioCheckError(
                 ("effective",), f"{self.effective} is before announced {self.announced}"
@@ -371,6 +394,22 @@ class RuleSpec(Strict):
                 ("ends",), f"{self.ends} is not after effective {self.effective}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _gate_kinds(self) -> RuleSpec:
+        for j, clause in enumerate(self.controlled):
+            if (clause.kind == "wafer") != (self.gate == "foundry"):
+                raise ScenarioCheckError(
+                    ("controlled", j, "kind"),
+                    "wafer clauses go with gate: foundry, and a foundry rule controls wafers "
+                    f"only (gate {self.gate}, kind {clause.kind})",
+                )
+        return self
+
+    @property
+    def expected_from(self) -> date:
+        """When buyers start front-running the rule: ``expected``, else the announcement."""
+        return self.expected if self.expected is not None else self.announced
 
 
 class CloseLoophole(Strict):
@@ -431,6 +470,25 @@ class BrokerSpec(FirmSpec):
     priority: Annotated[Int, Field(ge=0, le=9)] = 0
 
 
+class FrontSpec(FirmSpec):
+    """A front company that has a listed designer's dies made at a controlled foundry.
+
+    From ``start`` it places up to ``max_wafers_per_week`` wafer starts of
+    ``product``'s die at ``foundry`` (on ``node``) in its own name, passing the
+    foundry's controls as itself; the good dies (the foundry's yield on that node)
+    go to ``designer``'s die bank. Each week it is detected with probability
+    ``detection_per_week``; then the foundry stops its work and it shuts down.
+    """
+
+    designer: str
+    product: str
+    foundry: str
+    node: str
+    max_wafers_per_week: Capacity
+    detection_per_week: Fraction
+    start: date
+
+
 class SyntheticWorld(Strict):
     """A scale-up of the world's buyers (built by :mod:`abm.engine.synthetic` for the model).
 
@@ -469,6 +527,7 @@ class World(Strict):
     enterprises: list[EnterpriseSpec] = Field(default_factory=list)
     governments: list[GovernmentSpec] = Field(default_factory=list)
     brokers: list[BrokerSpec] = Field(default_factory=list)
+    fronts: list[FrontSpec] = Field(default_factory=list)
     synthetic: SyntheticWorld | None = None
 
 

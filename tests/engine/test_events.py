@@ -62,6 +62,7 @@ def test_every_entry_is_complete():
         assert EVENT_TYPES[name] == t.meaning
     assert {n for n, t in EVENTS.items() if t.severity != "routine"} == NOTABLE_EVENTS
     supply = {"allocation", "denial", "diversion", "seizure", "licence_decision"}
+    supply |= {"wafer_denial", "front_delivery"}
     assert supply == SUPPLY_EVENTS
     assert set(SEVERITIES) == {t.severity for t in EVENTS.values()}
 

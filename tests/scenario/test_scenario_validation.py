@@ -195,7 +195,7 @@ def test_policy_error_names_field_without_top_level_prefix():
         ),
         (
             "rule_effective_before_announced.yaml",
-            "policies[11].effective: 2022-09-01 is before announced 2022-10-07",
+            "policies[14].effective: 2022-09-01 is before announced 2022-10-07",
         ),
     ],
     ids=["product", "rule"],
@@ -220,9 +220,9 @@ def test_unknown_key_hint_points_to_an_existing_doc():
 def test_unknown_clause_attribute_lists_the_known_ones():
     path = INVALID / "rule_unknown_attribute.yaml"
     assert _message(path) == (
-        f"{path}: policies[11].controlled[0].transistors: unknown key (expected one of: kind, "
+        f"{path}: policies[14].controlled[0].transistors: unknown key (expected one of: kind, "
         "products, variant, bf16_tflops, tpp, performance_density, memory_bandwidth_gbs, "
-        "interconnect_gbs, hbm_stacks)"
+        "interconnect_gbs, hbm_stacks, node_nm)"
     )
 
 
