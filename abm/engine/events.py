@@ -249,7 +249,7 @@ EVENTS: Mapping[str, EventType] = _registry(
         "the draw; quantity: the value) or a disruption's occurrence (counterparty: the "
         "target; quantity: the capacity multiplier)",
         "info",
-        "This run's draw: {detail}",
+        "{agent} draws {detail}",
     ),
     EventType(
         "capacity_shock",

@@ -178,7 +178,7 @@ class SupplyChainModel(Model):
             how = f"x{d.draw:.4g} on the scenario's value" if d.factor else f"{d.draw:.4g}"
             for where, value in d.fields.items():
                 self.events.append(
-                    "scenario",
+                    "Uncertainty",
                     "scenario",
                     "",
                     "uncertainty_draw",
@@ -192,7 +192,7 @@ class SupplyChainModel(Model):
         for o in self.draws.occurrences:
             for target in o.targets:
                 self.events.append(
-                    "scenario",
+                    "Uncertainty",
                     "scenario",
                     "",
                     "uncertainty_draw",

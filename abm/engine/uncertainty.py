@@ -182,17 +182,15 @@ def occurrences(d: DisruptionSpec, seed: int, start: date, weeks: int) -> list[O
     if d.rate_per_year <= 0:
         return []
     rng = derive_stream(seed, "disruption", d.name)
-    origin = max(start, d.first) if d.first is not None else start
-    end = start + timedelta(weeks=weeks)
-    t = (origin - start).days / 7
+    t = max(0.0, (d.first - start).days / 7) if d.first is not None else 0.0
     out: list[Occurrence] = []
     while len(out) < MAX_OCCURRENCES:
         t += float(rng.exponential(WEEKS_PER_YEAR / d.rate_per_year))
         factor = d.factor.low + float(rng.random()) * (d.factor.high - d.factor.low)
         length = int(rng.integers(d.weeks.low, d.weeks.high + 1))
-        day = start + timedelta(weeks=int(t))
-        if day >= end:
+        if t >= weeks:  # in weeks, not dates: a horizon may end near date.max
             break
+        day = start + timedelta(weeks=int(t))
         out.append(Occurrence(d.name, d.kind, day, factor, length, tuple(d.targets)))
     return out
 
