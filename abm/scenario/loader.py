@@ -545,8 +545,37 @@ def _raw_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]
         merged = deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
     except ScenarioCheckError as exc:
         raise ScenarioError(first_error(path, exc)) from None
+    _check_inherited_draws(path, data, merged)
     merged["extends"] = parent
     return merged
+
+
+def _check_inherited_draws(path: Path, own: dict[str, Any], merged: dict[str, Any]) -> None:
+    """Refuse a value the scenario sets that an inherited absolute uncertainty would overwrite.
+
+    A counterfactual that changes, say, SMIC's yield while the baseline draws that
+    yield from an absolute range would silently lose its change: it must restate the
+    entry (its own range) or remove it (``{path: ..., remove: true}``).
+    """
+    entries = merged.get("uncertainties")
+    if not isinstance(entries, list):
+        return
+    restated = {e.get("path") for e in own.get("uncertainties") or [] if isinstance(e, dict)}
+    for entry in entries:
+        if not isinstance(entry, dict) or entry.get("factor") or entry.get("path") in restated:
+            continue
+        try:
+            hits = expand_key_path(own, str(entry.get("path")))
+        except (ValueError, TypeError, AttributeError):
+            continue  # the scenario does not set that field
+        if hits:
+            raise scenario_error(
+                path,
+                ("uncertainties",),
+                f"this scenario sets {hits[0][0]}, which the scenario it extends draws "
+                "per seed from an absolute range (overwriting it); restate that uncertainty "
+                f"with its own range or remove it ({{path: {entry.get('path')!r}, remove: true}})",
+            )
 
 
 def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:

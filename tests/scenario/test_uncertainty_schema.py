@@ -160,3 +160,24 @@ def test_every_baseline_uncertainty_cites_an_assumption_or_fact_with_a_range():
     for entry in [*baseline.uncertainties, *baseline.disruptions]:
         ref = refs["assumptions"].get(entry.source) or refs["facts"][entry.source]
         assert entry.why and ("range" in ref or "value" in ref), entry
+
+
+SMIC_GROWTH = "world.foundries[SMIC].growth.max_growth_per_year"
+
+
+def test_a_counterfactual_cannot_silently_lose_a_value_the_baseline_draws(tmp_path):
+    path = tmp_path / "better.yaml"
+    path.write_text(
+        "name: better\nextends: baseline\nworld:\n  foundries:\n    - name: SMIC\n"
+        "      growth: {max_growth_per_year: 1.0}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith(f"{path}: uncertainties: this scenario sets "), msg
+    assert "world.foundries[SMIC].growth.max_growth_per_year" in msg and "remove: true" in msg
+    with path.open("a", encoding="utf-8") as fh:  # removing the draw keeps the change
+        fh.write("uncertainties:\n  - {path: '" + SMIC_GROWTH + "', remove: true}\n")
+    sc = load_scenario(path)
+    assert next(f for f in sc.world.foundries if f.name == "SMIC").growth.max_growth_per_year == 1.0
