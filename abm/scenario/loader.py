@@ -600,6 +600,49 @@ def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | None = N
             raise ScenarioError(first_error(path, exc, prefix="(overrides) ")) from None
     try:
         check_sources(raw, load_references(), f"scenarios/{REFERENCES_FILE}")
-        return Scenario.model_validate(raw)
+        sc = Scenario.model_validate(raw)
     except (ScenarioCheckError, ValidationError) as exc:
         raise ScenarioError(first_error(path, exc, model=Scenario)) from None
+    _check_draw_ends(path, sc)
+    return sc
+
+
+def _check_draw_ends(path: Path, sc: Scenario) -> None:
+    """Refuse an uncertainty whose range reaches values the field does not take.
+
+    The scenario is validated with every entry at its ``low`` end, then at its
+    ``high`` end (two validations, whatever the number of entries); on a refusal
+    each entry is tried alone to name it. Trend paths (growth factors) stay valid
+    for any factor and are skipped.
+    """
+    if not sc.uncertainties:
+        return
+    data = sc.model_dump(mode="json")
+
+    def ends(index: int | None, end: str) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        for i, u in enumerate(sc.uncertainties):
+            if index is not None and i != index:
+                continue
+            x = u.low if end == "low" else u.high
+            for where, value in expand_key_path(data, u.path):
+                if isinstance(value, list):
+                    continue
+                v = value * x if u.factor else x
+                params[where] = round(v) if u.integer else v
+        return params
+
+    for end in ("low", "high"):
+        try:
+            Scenario.model_validate(deep_merge(data, overrides_from(ends(None, end))))
+            continue
+        except (ScenarioCheckError, ValidationError):
+            pass
+        for i in range(len(sc.uncertainties)):
+            try:
+                Scenario.model_validate(deep_merge(data, overrides_from(ends(i, end))))
+            except (ScenarioCheckError, ValidationError) as exc:
+                why = first_error("", exc, model=Scenario).removeprefix(": ")
+                raise scenario_error(
+                    path, ("uncertainties", i, end), f"this end of the range is refused ({why})"
+                ) from None

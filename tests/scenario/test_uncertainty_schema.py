@@ -181,3 +181,19 @@ def test_a_counterfactual_cannot_silently_lose_a_value_the_baseline_draws(tmp_pa
         fh.write("uncertainties:\n  - {path: '" + SMIC_GROWTH + "', remove: true}\n")
     sc = load_scenario(path)
     assert next(f for f in sc.world.foundries if f.name == "SMIC").growth.max_growth_per_year == 1.0
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ({"high": 1.5}, "uncertainties[9].high: this end of the range is refused"),
+        ({"low": 0.0}, "uncertainties[9].low: this end of the range is refused"),
+        (
+            {"factor": True, "low": 0.5, "high": 3.0},
+            "uncertainties[9].high: this end of the range is refused",
+        ),
+    ],
+)
+def test_a_range_reaching_values_the_field_refuses_is_refused_at_load(tmp_path, entry, expected):
+    msg = _refused(tmp_path, uncertainties=[{**GOOD, **entry}])
+    assert expected in msg and "yield_fraction" in msg, msg
