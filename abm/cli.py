@@ -58,6 +58,12 @@ def run(
     out: Annotated[Path | None, typer.Option(help="Folder for the run's files.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a run already in --out.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar or summary.")] = False,
+    no_uncertainty: Annotated[
+        bool,
+        typer.Option(
+            "--no-uncertainty", help="Run the declared values: no uncertainty draws or disruptions."
+        ),
+    ] = False,
 ) -> None:
     """Run a scenario headless and write metrics, events, agents and a manifest."""
     _check_range("--seed", seed, 0, MAX_SEED)
@@ -67,7 +73,9 @@ def run(
     from abm.runs.summary import run_summary
 
     try:
-        model = SupplyChainModel.from_scenario(scenario, seed=seed, weeks=weeks)
+        model = SupplyChainModel.from_scenario(
+            scenario, seed=seed, weeks=weeks, uncertainty=not no_uncertainty
+        )
     except ScenarioError as exc:
         _fail(str(exc))
     out = out or Path("out") / f"{model.spec.name}-seed{seed}"
@@ -278,7 +286,12 @@ def metrics(
     console.print(table)
 
 
-BATCH_DESIGN_FLAGS = {"scenarios": "SCENARIOS", "seeds": "--seeds", "weeks": "--weeks"}
+BATCH_DESIGN_FLAGS = {
+    "scenarios": "SCENARIOS",
+    "seeds": "--seeds",
+    "weeks": "--weeks",
+    "no_uncertainty": "--no-uncertainty",
+}
 
 
 @app.command()
@@ -308,6 +321,14 @@ def batch(
     out: Annotated[Path, typer.Option(help="Batch output folder.")] = Path("out/batch"),
     resume: Annotated[
         bool, typer.Option(help="Finish a batch already in --out (damaged runs are rerun).")
+    ] = False,
+    no_uncertainty: Annotated[
+        bool,
+        typer.Option(
+            "--no-uncertainty",
+            help="Run the declared values: no uncertainty draws or disruptions (with --spec: "
+            "put uncertainty: false in the file).",
+        ),
     ] = False,
 ) -> None:
     """Run scenarios x seeds x sweeps, locally or on Dask; exit 1 if some runs failed.
@@ -345,7 +366,7 @@ def batch(
     # compared by name: typer may hand back its own copy of click's ParameterSource enum
     given = {
         name: getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"
-        for name in ("scenarios", "seeds", "weeks", "sweep")
+        for name in ("scenarios", "seeds", "weeks", "sweep", "no_uncertainty")
     }
     given["scenarios"] = given["scenarios"] and bool(scenarios)
     given["sweep"] = given["sweep"] and bool(sweep)
@@ -362,7 +383,11 @@ def batch(
             if not scenarios:
                 _fail("give SCENARIO names (or --spec FILE)")
             bspec = BatchSpec(
-                scenarios=scenarios or [], seeds=seeds, weeks=weeks, sweep=parse_sweeps(sweep or [])
+                scenarios=scenarios or [],
+                seeds=seeds,
+                weeks=weeks,
+                sweep=parse_sweeps(sweep or []),
+                uncertainty=not no_uncertainty,
             )
         for name in bspec.scenarios:
             load_scenario(name)  # fail fast on a bad scenario, before any worker starts
@@ -382,7 +407,9 @@ def batch(
     except BatchInterrupted as stop:
         runs = stop.result.manifest["runs"].values()
         done = sum(1 for v in runs if v["status"] == "completed")
-        again = _resume_command(scenarios, seeds, weeks, sweep, spec, out, workers, engine, address)
+        again = _resume_command(
+            scenarios, seeds, weeks, sweep, spec, out, workers, engine, address, no_uncertainty
+        )
         _fail(
             f"interrupted: {done} of {total} runs are complete on disk and recorded in "
             f"{out / 'manifest.json'}; to finish: {again}",
@@ -417,6 +444,7 @@ def _resume_command(
     workers: int,
     engine: str,
     address: str | None,
+    no_uncertainty: bool = False,
 ) -> str:
     """The ``abm batch ... --resume`` command that finishes an interrupted batch."""
     import shlex
@@ -430,6 +458,7 @@ def _resume_command(
         parts += ["--weeks", str(weeks)] if weeks is not None else []
         for item in sweep or []:
             parts += ["--sweep", item]
+        parts += ["--no-uncertainty"] if no_uncertainty else []
     parts += ["--out", str(out)]
     parts += ["--workers", str(workers)] if workers != 1 else []
     parts += ["--engine", engine] if engine != "local" else []

@@ -15,9 +15,12 @@ from abm.engine.model import SupplyChainModel
 from abm.runs.batch import kpis
 
 
-def summary(scenario: str = "baseline", seed: int = 1) -> dict[str, Any]:
-    """Target statistics and KPIs of one run of ``scenario`` with ``seed``."""
-    model = SupplyChainModel.from_scenario(scenario, seed=seed).run()
+def summary(scenario: str = "baseline", seed: int = 1, uncertainty: bool = True) -> dict[str, Any]:
+    """Target statistics and KPIs of one run of ``scenario`` with ``seed``.
+
+    ``uncertainty=False`` runs the declared values (no draws, no disruptions).
+    """
+    model = SupplyChainModel.from_scenario(scenario, seed=seed, uncertainty=uncertainty).run()
     targets = load_targets()
     ml = model.metrics
     start = np.datetime64(model.spec.start_date, "D")

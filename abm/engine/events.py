@@ -244,6 +244,14 @@ EVENTS: Mapping[str, EventType] = _registry(
         "{agent} brings {quantity:,.0f}/week of capacity online ({detail})",
     ),
     EventType(
+        "uncertainty_draw",
+        "at step 0, what this seed drew for a declared uncertainty (detail: the field and "
+        "the draw; quantity: the value) or a disruption's occurrence (counterparty: the "
+        "target; quantity: the capacity multiplier)",
+        "info",
+        "{agent} draws {detail}",
+    ),
+    EventType(
         "capacity_shock",
         "a shock changes a supplier's usable capacity (quantity: multiplier)",
         "bad",

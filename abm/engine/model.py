@@ -13,7 +13,6 @@ mediators keep what is between them.
 
 from __future__ import annotations
 
-import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from abm.engine.orderbook import DomesticShare, OrderBook
 from abm.engine.shocks import REGISTRY as SHOCKS
 from abm.engine.statelog import AgentStateLog
 from abm.engine.synthetic import expand_synthetic
+from abm.engine.uncertainty import derive_stream, sample_scenario
 from abm.engine.world import build_cast, build_graph
 from abm.markets.rental import ComputeMarket
 from abm.scenario import REGIONS, Scenario, ScenarioError, load_scenario
@@ -70,7 +70,9 @@ class SupplyChainModel(Model):
     7. Record: metrics and per-agent state.
 
     Attributes:
-        spec: The validated scenario.
+        spec: The validated scenario this seed runs (its uncertainties drawn).
+        declared_spec: The scenario as given, before the draws.
+        draws: What the seed drew (:class:`abm.engine.uncertainty.Draws`).
         seed: The run's seed; every random stream derives from it.
         cast: Every agent, listed by family and indexed by name with its type.
         graph: Supply graph (networkx DiGraph, supplier -> buyer), integer
@@ -87,9 +89,17 @@ class SupplyChainModel(Model):
     """
 
     def __init__(
-        self, spec: Scenario, seed: int = 0, run_id: str | None = None, log_events: bool = True
+        self,
+        spec: Scenario,
+        seed: int = 0,
+        run_id: str | None = None,
+        log_events: bool = True,
+        uncertainty: bool = True,
     ) -> None:
         super().__init__(rng=seed)
+        self.declared_spec = spec
+        # draw the declared uncertainties and disruptions of this seed (abm.engine.uncertainty)
+        spec, self.draws = sample_scenario(spec, int(seed), enabled=uncertainty)
         if spec.world.synthetic is not None:  # build the synthetic firms (abm.engine.synthetic)
             spec = expand_synthetic(spec)
         self.spec = spec
@@ -99,6 +109,7 @@ class SupplyChainModel(Model):
         self.date = spec.start_date
         self.stages: tuple[Stage, ...] = STAGES
         self.events = EventLog(enabled=log_events)
+        self._log_draws()
         self.metrics = MetricLog()
         self.agent_states = AgentStateLog()
         self.counters: dict[str, int] = defaultdict(int)
@@ -143,6 +154,7 @@ class SupplyChainModel(Model):
         seed: int = 0,
         weeks: int | None = None,
         overrides: dict[str, Any] | None = None,
+        uncertainty: bool = True,
     ) -> SupplyChainModel:
         """Build a model from a library name, a YAML path or a :class:`Scenario`.
 
@@ -151,13 +163,48 @@ class SupplyChainModel(Model):
             seed: Seed of every random stream.
             weeks: Override the scenario's horizon.
             overrides: Nested mapping merged over the scenario file.
+            uncertainty: False to run the declared values of the scenario's
+                ``uncertainties`` and no ``disruptions`` (deterministic debugging).
         """
         spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, overrides)
         if weeks is not None:
             if not 1 <= int(weeks) <= MAX_WEEKS:  # the scenario schema's bound, here too
                 raise ScenarioError(f"weeks: expected a whole number from 1 to {MAX_WEEKS:,}")
             spec = spec.model_copy(update={"weeks": int(weeks)})
-        return cls(spec, seed=seed)
+        return cls(spec, seed=seed, uncertainty=uncertainty)
+
+    def _log_draws(self) -> None:
+        """One ``uncertainty_draw`` event per field a draw set and per disruption occurrence."""
+        for d in self.draws.values:
+            how = f"x{d.draw:.4g} on the scenario's value" if d.factor else f"{d.draw:.4g}"
+            for where, value in d.fields.items():
+                self.events.append(
+                    "Uncertainty",
+                    "scenario",
+                    "",
+                    "uncertainty_draw",
+                    "",
+                    "",
+                    value,
+                    0.0,
+                    "",
+                    f"{where} = {value:.6g} ({d.distribution} draw {how}, q={d.q:.4f})",
+                )
+        for o in self.draws.occurrences:
+            for target in o.targets:
+                self.events.append(
+                    "Uncertainty",
+                    "scenario",
+                    "",
+                    "uncertainty_draw",
+                    target,
+                    "",
+                    o.factor,
+                    0.0,
+                    "",
+                    f"disruption {o.name}: {o.kind} x{o.factor:.3f} on {target} "
+                    f"for {o.weeks} weeks from {o.start.isoformat()}",
+                )
 
     def stream(self, kind: str, name: str) -> np.random.Generator:
         """An independent random stream for one decision kind of one agent.
@@ -166,8 +213,7 @@ class SupplyChainModel(Model):
         baseline draw the same numbers for the same agent and decision
         (common random numbers), whatever else differs.
         """
-        key = [self.seed, zlib.crc32(kind.encode()), zlib.crc32(name.encode())]
-        return np.random.Generator(np.random.PCG64(np.random.SeedSequence(key)))
+        return derive_stream(self.seed, kind, name)
 
     def step_of(self, day: date) -> int:
         """Week index of a date (negative before the start)."""

@@ -63,7 +63,9 @@ from abm.runs.outputs import (
 )
 from abm.scenario import (
     ScenarioError,
+    find_items,
     first_error,
+    key_segment,
     load_scenario,
     overrides_from,
     split_key_path,
@@ -135,6 +137,8 @@ class BatchSpec(BaseModel):
     weeks: Annotated[int, Field(gt=0, le=MAX_WEEKS)] | None = None
     sweep: dict[str, list[Any]] = Field(default_factory=dict)
     sample: SampleSpec | None = None
+    uncertainty: bool = True
+    """Sample the scenarios' declared uncertainties per seed (False: ``--no-uncertainty``)."""
 
     @model_validator(mode="after")
     def _one_design(self) -> BatchSpec:
@@ -182,13 +186,17 @@ class BatchSpec(BaseModel):
                             seed=seed,
                             weeks=self.weeks,
                             params=point,
+                            uncertainty=self.uncertainty,
                         )
                     )
         return out
 
     def spec_hash(self) -> str:
         """Hash of the spec (what makes two batch folders the same batch)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        data = self.model_dump(mode="json")
+        if self.uncertainty:  # the default: hashes of batches from before the switch stay
+            del data["uncertainty"]
+        blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -223,6 +231,7 @@ class RunTask:
         seed: The run's seed.
         weeks: Horizon override (None: the scenario's).
         params: Parameter values of the design point (``key.path`` -> value).
+        uncertainty: Whether the scenario's declared uncertainties are sampled.
     """
 
     run_id: str
@@ -230,6 +239,7 @@ class RunTask:
     seed: int
     weeks: int | None
     params: dict[str, Any] = field(default_factory=dict)
+    uncertainty: bool = True
 
 
 # -------------------------------------------------------------------- running
@@ -289,6 +299,7 @@ def run_task(task: RunTask, out: str) -> dict[str, Any]:
             seed=task.seed,
             weeks=task.weeks,
             overrides=overrides_from(task.params) or None,
+            uncertainty=task.uncertainty,
         )
         model.run_id = task.run_id
         model.run()
@@ -625,15 +636,15 @@ def _resolve_key(data: dict[str, Any], key: str) -> str | None:
     node: Any = data
     walked: list[str] = []
     for part in split_key_path(key):
-        if "[" in part and part.endswith("]"):
-            name, item = part[:-1].split("[", 1)
+        name, item = key_segment(part)
+        if item is not None:
             items = node.get(name) if isinstance(node, dict) else None
             where = ".".join([*walked, name])
             if not isinstance(items, list):
                 return f"{where} is not a list of named items"
-            match = [
-                e for e in items if isinstance(e, dict) and item in (e.get("name"), e.get("id"))
-            ]
+            match = [e for _, e in find_items(items, item) if isinstance(e, dict)]
+            if item == "*" or item.lstrip("-").isdigit():
+                return f"{part!r}: a sweep names the item (a position or [*] is for uncertainties)"
             if not match:
                 known = ", ".join(str(e.get("name", e.get("id"))) for e in items[:12])
                 more = ", ..." if len(items) > 12 else ""

@@ -408,7 +408,9 @@ def _manifest(
     manifest = {
         "run_id": model.run_id,
         "scenario": model.spec.name,
-        "scenario_hash": model.spec.content_hash(),
+        "scenario_hash": model.declared_spec.content_hash(),
+        "sampled_scenario_hash": model.spec.content_hash(),
+        "uncertainty": model.draws.record(),
         "seed": model.seed,
         "weeks_run": model.steps,
         "start_date": model.spec.start_date.isoformat(),

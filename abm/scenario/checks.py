@@ -146,6 +146,73 @@ def check_scenario(sc: Scenario) -> None:
             raise ScenarioCheckError(
                 ("shocks", i, "target"), f"{s.target!r} is not an agent of the world"
             )
+    check_uncertainties(sc, names)
+
+
+def check_uncertainties(sc: Scenario, names: dict[str, str]) -> None:
+    """Check that each uncertain input addresses numbers and each disruption real targets.
+
+    A ``path`` must address fields holding a number (not a list, a mapping, a
+    date or a flag) or, for a ``factor``, a trend path (its growth is scaled);
+    a whole-number field needs ``integer: true``;
+    a path may be declared once. A disruption's targets are agents (suppliers
+    for a capacity shock; regions for an enterprise-demand shock).
+
+    Raises:
+        ScenarioCheckError: at the first entry that addresses nothing usable.
+    """
+    from abm.scenario.loader import expand_key_path  # the loader imports this module
+
+    data = sc.model_dump(mode="json") if sc.uncertainties else {}
+    seen: dict[str, int] = {}
+    for i, u in enumerate(sc.uncertainties):
+        if u.path in seen:
+            raise ScenarioCheckError(
+                ("uncertainties", i, "path"),
+                f"{u.path!r} is declared twice (items [{seen[u.path]}] and [{i}])",
+            )
+        seen[u.path] = i
+        try:
+            fields = expand_key_path(data, u.path)
+        except ValueError as exc:
+            raise ScenarioCheckError(("uncertainties", i, "path"), str(exc)) from None
+        for where, value in fields:
+            if u.factor and _is_trend(value):
+                continue  # a factor on a trend path multiplies its growth
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ScenarioCheckError(
+                    ("uncertainties", i, "path"),
+                    f"{where} holds {type(value).__name__} {str(value)[:40]!r}, not a number",
+                )
+            if isinstance(value, int) and not u.integer:
+                raise ScenarioCheckError(
+                    ("uncertainties", i, "integer"),
+                    f"{where} is a whole number; set integer: true",
+                )
+    suppliers = {n for n, where in names.items() if where.split("[")[0] in _SUPPLIER_GROUPS}
+    for i, d in enumerate(sc.disruptions):
+        allowed = set(REGIONS) if d.kind == "enterprise_demand_shock" else suppliers
+        for j, target in enumerate(d.targets):
+            if target not in allowed:
+                what = "a region" if d.kind == "enterprise_demand_shock" else "a supplier"
+                raise ScenarioCheckError(
+                    ("disruptions", i, "targets", j), f"{target!r} is not {what} of the world"
+                )
+
+
+_SUPPLIER_GROUPS = ("foundries", "packagers", "memory_makers")
+
+
+def _is_trend(value: Any) -> bool:
+    """Whether ``value`` is a trend path as dumped: a list of ``[date, number]`` points."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(
+            isinstance(p, list | tuple) and len(p) == 2 and isinstance(p[1], int | float)
+            for p in value
+        )
+    )
 
 
 def _is_country(code: str) -> bool:
@@ -244,7 +311,12 @@ def check_sources(raw: Any, refs: dict[str, Any], refs_file: str, loc: Loc = ())
     if isinstance(raw, dict):
         for key, value in raw.items():
             sub = (*loc, str(key))
-            if key == "sources" and isinstance(value, dict):
+            if key == "source" and loc[:1] in (("uncertainties",), ("disruptions",)):
+                if str(value) not in refs:
+                    raise ScenarioCheckError(
+                        sub, f"unknown reference {value!r} (expected an id from {refs_file})"
+                    )
+            elif key == "sources" and isinstance(value, dict):
                 for field, rid in value.items():
                     if str(rid) not in refs:
                         raise ScenarioCheckError(

@@ -238,11 +238,16 @@ def read_yaml(path: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------ merging
 
 
+ITEM_KEYS = ("id", "name", "node", "path")
+"""Keys that name the items of a list (rules: ``id``; firms: ``name``; a foundry's nodes:
+``node``; uncertain inputs: ``path``)."""
+
+
 def _identity(items: Any) -> str | None:
-    """The key (``id`` or ``name``) that identifies every item of a list of mappings."""
+    """The key (``id``, ``name`` or ``node``) that identifies every item of a list of mappings."""
     if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
         return None
-    for key in ("id", "name"):
+    for key in ITEM_KEYS:
         if all(
             isinstance(i.get(key), str | int) and not isinstance(i.get(key), bool) for i in items
         ):
@@ -313,9 +318,12 @@ def overrides_from(params: dict[str, Any]) -> dict[str, Any]:
     """Nested scenario overrides from ``key.path`` parameters.
 
     A segment ``name[Item]`` addresses the item called ``Item`` of a list of
-    named items, e.g. ``world.packagers[TSMC CoWoS].capacity_wafers_per_week``.
-    Batch sweeps and designs and the fitted values of a calibration file are
-    given this way.
+    named items, e.g. ``world.packagers[TSMC CoWoS].capacity_wafers_per_week``
+    (a foundry's nodes are named by their ``node``: ``nodes[N+2]``). Batch
+    sweeps and designs, the fitted values of a calibration file and the
+    values an uncertainty draw are given this way; a position (``nodes[0]``)
+    or every item (``labs[*]``) is first turned into names against the
+    scenario by :func:`expand_key_path`.
 
     Raises:
         ScenarioError: for a path that ends at a list item instead of a field.
@@ -326,14 +334,15 @@ def overrides_from(params: dict[str, Any]) -> dict[str, Any]:
         parts = split_key_path(path)
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
-            if "[" in part and part.endswith("]"):
-                key, item = part[:-1].split("[", 1)
+            key, item = key_segment(part)
+            if item is not None:
                 items = node.setdefault(key, [])
                 if not isinstance(items, list):
                     raise scenario_error(path, (), f"{key!r} is both a field and a list")
-                entry = next((e for e in items if e.get("name", e.get("id")) == item), None)
+                entry = next((e for e in items if item in _names_of(e)), None)
                 if entry is None:
-                    entry = {"id": item} if item.startswith(("US-", "CN-")) else {"name": item}
+                    ident = "id" if item.startswith(("US-", "CN-")) else "name"
+                    entry = {"node" if key == "nodes" else ident: item}
                     items.append(entry)
                 if last:
                     raise scenario_error(
@@ -362,6 +371,84 @@ def split_key_path(path: str) -> list[str]:
         buf += ch
     parts.append(buf)
     return parts
+
+
+def key_segment(part: str) -> tuple[str, str | None]:
+    """A segment of a ``key.path`` as (field, item): ``labs[OpenAI]`` -> ``("labs", "OpenAI")``.
+
+    The item is None for a plain field (``growth`` -> ``("growth", None)``).
+    """
+    if "[" in part and part.endswith("]"):
+        key, item = part[:-1].split("[", 1)
+        return key, item
+    return part, None
+
+
+def _names_of(entry: Any) -> tuple[Any, ...]:
+    """The names an item of a list answers to (its ``id``, ``name`` or ``node``)."""
+    return tuple(entry.get(k) for k in ITEM_KEYS) if isinstance(entry, dict) else ()
+
+
+def find_items(items: list[Any], item: str) -> list[tuple[int, Any]]:
+    """The items of a list a bracketed segment addresses, with their positions.
+
+    ``item`` is a name (matched against each item's ``id``, ``name`` or
+    ``node``), a position (``0``, ``-1``) or ``*`` (every item).
+    """
+    if item == "*":
+        return list(enumerate(items))
+    named = [(i, e) for i, e in enumerate(items) if item in _names_of(e)]
+    if named or not item.lstrip("-").isdigit():
+        return named
+    n = int(item)
+    return [(n % len(items), items[n])] if -len(items) <= n < len(items) else []
+
+
+def expand_key_path(data: dict[str, Any], path: str) -> list[tuple[str, Any]]:
+    """The fields a ``key.path`` addresses in scenario content, by name, with their values.
+
+    Positions (``nodes[0]``) and ``[*]`` (every item) are resolved against
+    ``data`` and written as names, so the paths returned can be given to
+    :func:`overrides_from`: ``world.foundries[SMIC].nodes[0].yield_fraction``
+    -> ``world.foundries[SMIC].nodes[N+2].yield_fraction``.
+
+    Args:
+        data: Scenario content (a validated scenario's ``model_dump(mode="json")``).
+        path: The key path.
+
+    Returns:
+        ``(path by name, current value)`` of each field addressed.
+
+    Raises:
+        ValueError: naming the segment that addresses nothing.
+    """
+    found: list[tuple[list[str], Any]] = [([], data)]
+    for part in split_key_path(path):
+        key, item = key_segment(part)
+        nxt: list[tuple[list[str], Any]] = []
+        for walked, node in found:
+            where = ".".join([*walked, key]) or "the scenario"
+            if not isinstance(node, dict) or key not in node:
+                raise ValueError(f"no field {key!r} in {'.'.join(walked) or 'the scenario'}")
+            value = node[key]
+            if item is None:
+                nxt.append(([*walked, key], value))
+                continue
+            if not isinstance(value, list):
+                raise ValueError(f"{where} is not a list of named items")
+            hits = find_items(value, item)
+            if not hits:
+                known = ", ".join(
+                    str(next(filter(None, _names_of(e)), i)) for i, e in enumerate(value[:12])
+                )
+                raise ValueError(f"no item {item!r} in {where} (known: {known})")
+            for i, entry in hits:
+                name = next((str(v) for v in _names_of(entry) if v is not None), None)
+                if name is None:
+                    raise ValueError(f"item [{i}] of {where} has no id, name or node")
+                nxt.append(([*walked, f"{key}[{name}]"], entry))
+        found = nxt
+    return [(".".join(walked), value) for walked, value in found]
 
 
 # ------------------------------------------------------------------ library
@@ -458,8 +545,37 @@ def _raw_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]
         merged = deep_merge(base, {k: v for k, v in data.items() if k != "extends"})
     except ScenarioCheckError as exc:
         raise ScenarioError(first_error(path, exc)) from None
+    _check_inherited_draws(path, data, merged)
     merged["extends"] = parent
     return merged
+
+
+def _check_inherited_draws(path: Path, own: dict[str, Any], merged: dict[str, Any]) -> None:
+    """Refuse a value the scenario sets that an inherited absolute uncertainty would overwrite.
+
+    A counterfactual that changes, say, SMIC's yield while the baseline draws that
+    yield from an absolute range would silently lose its change: it must restate the
+    entry (its own range) or remove it (``{path: ..., remove: true}``).
+    """
+    entries = merged.get("uncertainties")
+    if not isinstance(entries, list):
+        return
+    restated = {e.get("path") for e in own.get("uncertainties") or [] if isinstance(e, dict)}
+    for entry in entries:
+        if not isinstance(entry, dict) or entry.get("factor") or entry.get("path") in restated:
+            continue
+        try:
+            hits = expand_key_path(own, str(entry.get("path")))
+        except (ValueError, TypeError, AttributeError):
+            continue  # the scenario does not set that field
+        if hits:
+            raise scenario_error(
+                path,
+                ("uncertainties",),
+                f"this scenario sets {hits[0][0]}, which the scenario it extends draws "
+                "per seed from an absolute range (overwriting it); restate that uncertainty "
+                f"with its own range or remove it ({{path: {entry.get('path')!r}, remove: true}})",
+            )
 
 
 def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
@@ -484,6 +600,49 @@ def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | None = N
             raise ScenarioError(first_error(path, exc, prefix="(overrides) ")) from None
     try:
         check_sources(raw, load_references(), f"scenarios/{REFERENCES_FILE}")
-        return Scenario.model_validate(raw)
+        sc = Scenario.model_validate(raw)
     except (ScenarioCheckError, ValidationError) as exc:
         raise ScenarioError(first_error(path, exc, model=Scenario)) from None
+    _check_draw_ends(path, sc)
+    return sc
+
+
+def _check_draw_ends(path: Path, sc: Scenario) -> None:
+    """Refuse an uncertainty whose range reaches values the field does not take.
+
+    The scenario is validated with every entry at its ``low`` end, then at its
+    ``high`` end (two validations, whatever the number of entries); on a refusal
+    each entry is tried alone to name it. Trend paths (growth factors) stay valid
+    for any factor and are skipped.
+    """
+    if not sc.uncertainties:
+        return
+    data = sc.model_dump(mode="json")
+
+    def ends(index: int | None, end: str) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        for i, u in enumerate(sc.uncertainties):
+            if index is not None and i != index:
+                continue
+            x = u.low if end == "low" else u.high
+            for where, value in expand_key_path(data, u.path):
+                if isinstance(value, list):
+                    continue
+                v = value * x if u.factor else x
+                params[where] = round(v) if u.integer else v
+        return params
+
+    for end in ("low", "high"):
+        try:
+            Scenario.model_validate(deep_merge(data, overrides_from(ends(None, end))))
+            continue
+        except (ScenarioCheckError, ValidationError):
+            pass
+        for i in range(len(sc.uncertainties)):
+            try:
+                Scenario.model_validate(deep_merge(data, overrides_from(ends(i, end))))
+            except (ScenarioCheckError, ValidationError) as exc:
+                why = first_error("", exc, model=Scenario).removeprefix(": ")
+                raise scenario_error(
+                    path, ("uncertainties", i, end), f"this end of the range is refused ({why})"
+                ) from None

@@ -695,6 +695,125 @@ SHOCK_KINDS: tuple[str, ...] = tuple(SHOCK_MODELS)
 """The ``kind`` names of shocks (the engine registers one hook per kind)."""
 
 
+# ----------------------------------------------------------- uncertainty
+
+MAX_RATE_PER_YEAR = 52.0
+"""Highest base rate of a disruption: once a week on average (the library's is well under 1)."""
+MAX_OCCURRENCES = 1000
+"""Most occurrences of one disruption drawn for a run (52/year over 2000 weeks is ~2000)."""
+MAX_UNCERTAINTIES = 200
+"""Most declared uncertainties or disruptions: 20x the baseline's."""
+KEY_PATH_PATTERN = r"^(world|parameters|enforcement)(\.|\[|$)[^\n]{0,300}$"
+"""What an uncertain input's ``path`` looks like: a key path into the world or the parameters."""
+
+
+class UncertaintySpec(Strict):
+    """An uncertain input of the scenario, sampled once per seed before the world is built.
+
+    ``path`` is a key path as batch sweeps and the calibration give them
+    (``world.foundries[SMIC].nodes[N+2].yield_fraction``); a position
+    (``nodes[0]``) or ``[*]`` (every item, one draw for all) may stand for a
+    name. The value is drawn from ``distribution`` over [``low``, ``high``]
+    (``triangular`` peaks at ``mode``; ``loguniform`` is uniform in the
+    logarithm); with ``factor`` the draw multiplies the scenario's own value
+    (after calibration) instead of replacing it. ``integer`` rounds the result.
+    ``source`` is the reference (``scenarios/references.yaml``) behind the range
+    and ``why`` says why the range is what it is.
+    """
+
+    path: str = Field(pattern=KEY_PATH_PATTERN)
+    distribution: Literal["uniform", "triangular", "loguniform"]
+    low: Real
+    high: Real
+    mode: Real | None = None
+    factor: bool = False
+    integer: bool = False
+    source: str = Field(min_length=1)
+    why: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _range(self) -> UncertaintySpec:
+        if self.low > self.high:
+            raise ScenarioCheckError(("low",), f"{self.low} is above high {self.high}")
+        if self.factor and not (self.low >= 0 and self.high <= MAX_FACTOR):
+            raise ScenarioCheckError(
+                ("low",), f"a factor range must lie within 0 to {MAX_FACTOR:g}"
+            )
+        if self.distribution == "loguniform" and self.low <= 0:
+            raise ScenarioCheckError(("low",), "a loguniform range must start above 0")
+        if self.distribution == "triangular":
+            if self.mode is None or not self.low <= self.mode <= self.high:
+                raise ScenarioCheckError(
+                    ("mode",), f"a triangular range needs a mode from {self.low} to {self.high}"
+                )
+        elif self.mode is not None:
+            raise ScenarioCheckError(("mode",), "only a triangular range has a mode")
+        return self
+
+
+class Range(Strict):
+    """A uniform range [``low``, ``high``] of a multiplier."""
+
+    low: Factor
+    high: Factor
+
+    @model_validator(mode="after")
+    def _order(self) -> Range:
+        if self.low > self.high:
+            raise ScenarioCheckError(("low",), f"{self.low} is above high {self.high}")
+        return self
+
+
+class WeeksRange(Strict):
+    """A uniform range of whole weeks [``low``, ``high``]."""
+
+    low: PositiveWeeks
+    high: PositiveWeeks
+
+    @model_validator(mode="after")
+    def _order(self) -> WeeksRange:
+        if self.low > self.high:
+            raise ScenarioCheckError(("low",), f"{self.low} is above high {self.high}")
+        return self
+
+
+class DisruptionSpec(Strict):
+    """A disruption with a base rate: per seed, its occurrences become ordinary shocks.
+
+    Occurrences arrive as a Poisson process of ``rate_per_year`` from ``first``
+    (default: the start date) to the end of the horizon; each multiplies the
+    ``targets`` by a severity drawn from ``factor`` for a duration drawn from
+    ``weeks``, as a shock of ``kind`` (a kind with a ``factor`` and ``weeks``:
+    :data:`DISRUPTION_KINDS`) on each target.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\- ]{1,80}$")
+    kind: str
+    targets: list[str] = Field(min_length=1, max_length=50)
+    rate_per_year: Annotated[Real, Field(ge=0, le=MAX_RATE_PER_YEAR)]
+    factor: Range
+    weeks: WeeksRange
+    first: date | None = None
+    source: str = Field(min_length=1)
+    why: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _kind(self) -> DisruptionSpec:
+        if self.kind not in DISRUPTION_KINDS:
+            raise ScenarioCheckError(
+                ("kind",),
+                f"{self.kind!r} is not a shock kind with a factor and weeks "
+                f"(expected one of {', '.join(DISRUPTION_KINDS)})",
+            )
+        return self
+
+
+DISRUPTION_KINDS: tuple[str, ...] = tuple(
+    k for k, m in SHOCK_MODELS.items() if {"factor", "weeks"} <= set(m.model_fields)
+)
+"""Shock kinds a disruption can draw: those with a ``factor`` and a duration in ``weeks``."""
+
+
 class Scenario(Strict):
     """A complete, validated scenario."""
 
@@ -712,6 +831,10 @@ class Scenario(Strict):
     policies: list[RuleSpec] = Field(default_factory=list)
     enforcement: Fraction = 0.5
     substitution: Substitution = Substitution()
+    uncertainty: bool = True
+    """Sample ``uncertainties`` and ``disruptions`` per seed (``off``: the declared values only)."""
+    uncertainties: list[UncertaintySpec] = Field(default_factory=list, max_length=MAX_UNCERTAINTIES)
+    disruptions: list[DisruptionSpec] = Field(default_factory=list, max_length=MAX_UNCERTAINTIES)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:

@@ -69,7 +69,8 @@ def rows_since(model: SupplyChainModel, start: int) -> tuple[list[dict[str, Any]
 
 @pytest.mark.parametrize(("scenario", "weeks"), [("baseline", 52), ("smuggling_crackdown", 52)])
 def test_published_flows_are_what_the_recorder_computed_before(scenario, weeks):
-    model = SupplyChainModel.from_scenario(scenario, seed=1, weeks=weeks)
+    # the declared values: seed 1's draws delay the first diversion past week 52
+    model = SupplyChainModel.from_scenario(scenario, seed=1, weeks=weeks, uncertainty=False)
     rec = Recorder(model)
     rows, pos = rows_since(model, 0)
     expected = [old_recorder_flows(rec, rows)]

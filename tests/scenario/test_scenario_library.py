@@ -84,12 +84,18 @@ def assert_conserved(m: SupplyChainModel) -> None:
 
 @pytest.fixture(scope="module")
 def run() -> Run:
-    """Full runs (261 weeks, seed 1), each made once per module on first use."""
+    """Full runs (261 weeks, seed 1, the declared values), each made once per module on first use.
+
+    The direction tests and their margins were set on the declared (central) values of the
+    baseline's ``uncertainties``; with the draws on, seed 1's draws alone move some of them
+    (the Taiwan shortage margins and the breakthrough's domestic share at seed 1), so they run
+    with ``uncertainty=False``: each claim is checked at the centre, not at one seed's draw.
+    """
     cache: dict[str, SupplyChainModel] = {}
 
     def get(name: str) -> SupplyChainModel:
         if name not in cache:
-            cache[name] = SupplyChainModel.from_scenario(name, seed=SEED).run()
+            cache[name] = SupplyChainModel.from_scenario(name, seed=SEED, uncertainty=False).run()
         return cache[name]
 
     return get
