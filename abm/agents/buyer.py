@@ -174,13 +174,17 @@ class Buyer(Firm):
             return
         if gap <= 0:
             return
-        order_h100e = gap / bp.supply_line_adjust_weeks
+        order_h100e = min(gap / bp.supply_line_adjust_weeks, self.order_budget_h100e())
         for vendor_name, share in self.vendor_split().items():
             vendor = m.cast.vendor[vendor_name]
             for product, weight in self.choose_products(vendor):
                 units = int(round(order_h100e * share * weight / product.h100e))
                 if units > 0:
                     m.orders.place(self, vendor, product.name, units)
+
+    def order_budget_h100e(self) -> float:
+        """Most compute this buyer can pay for in this week's orders, H100e (no limit here)."""
+        return float("inf")
 
     def double_order_share(self, lead_time: float) -> float:
         """Share of the target fleet ordered on top in case orders are only partly filled.

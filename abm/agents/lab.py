@@ -111,6 +111,61 @@ class AILab(Buyer):
         # contracted rentals can grow only so fast: a surge outruns them
         cap = self.rented * (1 + s.rental_growth_per_week) + s.rental_growth_per_week * self.need
         self.rental_need = min(max(0.0, self.need - own), cap) if s.rents else 0.0
+        if s.cash_runway_weeks is not None and self.rental_need > 0:
+            # money binds: rent no more than revenue, funding and runway can pay for
+            # at the price ceiling: the lab does not know this week's clearing price yet
+            price = m.spec.parameters.rental.ceiling_usd_per_h100e_hour * HOURS_PER_WEEK
+            # GPUs on order are paid on arrival, spread over the lead time
+            due = self._owed_usd() / max(1.0, self.expected_lead_time())
+            self.rental_need = min(self.rental_need, max(0.0, self.weekly_budget() - due) / price)
+
+    def _owed_usd(self) -> float:
+        """Value of this lab's outstanding GPU orders at today's prices, USD."""
+        vendors = self.model.cast.vendor
+        return sum(o.outstanding * vendors[o.vendor].price[o.product] for o in self.open_orders)
+
+    def weekly_budget(self) -> float:
+        """What the lab can spend on compute this week, USD (A64).
+
+        Revenue and funding less opex, plus its cash spread over
+        ``cash_runway_weeks``; infinite without a runway.
+        """
+        s = self.spec
+        if s.cash_runway_weeks is None:
+            return float("inf")
+        budget = (
+            self.revenue
+            + s.funding_usd_per_week
+            - s.opex_usd_per_week
+            + self.cash / s.cash_runway_weeks  # a lab in debt pays it down first
+        )
+        return max(0.0, budget)
+
+    def order_budget_h100e(self) -> float:
+        """GPUs a lab that owns hardware can still commit to, H100e (A64).
+
+        Orders are paid on arrival, so a lab orders no more than its cash plus
+        ``cash_runway_weeks`` of revenue and funding, less opex and rent, can
+        pay for, counting what it already has on order (at the price per H100e
+        of its vendors' newest products).
+        """
+        s = self.spec
+        if s.cash_runway_weeks is None:
+            return float("inf")
+        m = self.model
+        rent = self.rented * m.market.price[self.region] * HOURS_PER_WEEK
+        weekly = self.revenue + s.funding_usd_per_week - s.opex_usd_per_week - rent
+        funds = self.cash + weekly * min(s.cash_runway_weeks, self.expected_lead_time())
+        vendors = m.cast.vendor
+        owed = self._owed_usd()
+        prices = [
+            v.price[p.name] / p.h100e
+            for v in (vendors[n] for n in s.vendor_shares)
+            if (p := v.newest_product()) is not None
+        ]
+        per_h100e = max(prices) if prices else 30000.0
+        in_transit = m.orders.in_transit_h100e(self.name) * per_h100e
+        return max(0.0, (funds - owed - in_transit) / per_h100e)
 
     def demand_signal_h100e(self) -> float:
         """A lab that owns hardware plans its fleet for its whole need."""

@@ -272,6 +272,9 @@ class LabSpec(BuyerSpec):
     resume_headroom: Factor = 0.03
     resume_after_weeks: PositiveWeeks = 3
     exit_after_weeks_insolvent: PositiveWeeks = 8
+    cash_runway_weeks: Annotated[Real, Field(gt=0, le=MAX_WEEKS)] | None = 26.0
+    """Budget for rented compute: a lab spends on rent at most its revenue and funding
+    less opex plus its cash over this many weeks (A64: ~6 months of runway); None: no limit."""
 
     @model_validator(mode="after")
     def _fleet_or_rent(self) -> LabSpec:
