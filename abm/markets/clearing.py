@@ -143,7 +143,11 @@ def allocate_shares(
     claim = np.where(req > 0, w, 0.0)
     if claim.sum() <= 0:
         claim = req.astype(float)
-    return _water_fill(int(available), req, claim)
+    out = _water_fill(int(available), req, claim)
+    left = int(available) - int(out.sum())
+    if left > 0:  # what the claimants with a share could not take goes to the rest
+        out += _water_fill(left, req - out, (req - out).astype(float))
+    return out
 
 
 def allocate_priority(

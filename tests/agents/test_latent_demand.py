@@ -37,7 +37,9 @@ def test_double_orders_add_to_orders_while_lead_times_are_long(baseline):
     while nvidia.lead_time < normal + 15:  # run into the first long lead time
         m.step()
     twin = copy.deepcopy(m)
-    twin.spec.parameters.buyers.double_order_per_week = 0.02
+    m.spec.parameters.buyers.double_order_per_week = 0.0  # none, against ...
+    twin.spec.parameters.buyers.double_order_per_week = 0.02  # ... 2 % a week, uncapped
+    twin.spec.parameters.buyers.double_order_cap = 1.0
     m.step()
     twin.step()
     plain = sum(c.ordered_units_this_week for c in m.clouds)

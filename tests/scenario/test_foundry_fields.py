@@ -83,6 +83,8 @@ def test_negative_node_size_and_stockpile_cover_are_refused(tmp_path):
     node = (
         "world:\n  foundries:\n    - name: SMIC\n      nodes:\n"
         "        - {node: N+2, capacity_wafers_per_week: 300, yield_fraction: 0.4, node_nm: -7}\n"
+        "uncertainties:\n"
+        "  - {path: 'world.foundries[SMIC].nodes[N+2].yield_fraction', remove: true}\n"
     )
     assert ".node_nm:" in _message(tmp_path, node)
     cover = "world:\n  vendors:\n    - {name: Huawei, stockpile_cover_weeks: -1}\n"
