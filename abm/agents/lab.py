@@ -61,6 +61,9 @@ class AILab(Buyer):
         self.weeks_with_headroom = 0
         self.training_delayed = False
         self.cash = spec.cash_usd
+        dp = model.spec.parameters.demand
+        self._funding_ref = model.step_of(dp.funding_reference_date)
+        self._funding_growth = dp.funding_growth_per_year
         self.insolvent_weeks = 0
         self.consumer_need = 0.0
         self.api_need = 0.0
@@ -124,6 +127,13 @@ class AILab(Buyer):
         vendors = self.model.cast.vendor
         return sum(o.outstanding * vendors[o.vendor].price[o.product] for o in self.open_orders)
 
+    @property
+    def funding(self) -> float:
+        """Funding this week, USD: the spec's amount grown at the funding trend (A65)."""
+        g = self._funding_growth
+        base = self.spec.funding_usd_per_week
+        return base if g == 1 else base * g ** ((self.model.week - self._funding_ref) / 52)
+
     def weekly_budget(self) -> float:
         """What the lab can spend on compute this week, USD (A64).
 
@@ -135,7 +145,7 @@ class AILab(Buyer):
             return float("inf")
         budget = (
             self.revenue
-            + s.funding_usd_per_week
+            + self.funding
             - s.opex_usd_per_week
             + self.cash / s.cash_runway_weeks  # a lab in debt pays it down first
         )
@@ -154,7 +164,7 @@ class AILab(Buyer):
             return float("inf")
         m = self.model
         rent = self.rented * m.market.price[self.region] * HOURS_PER_WEEK
-        weekly = self.revenue + s.funding_usd_per_week - s.opex_usd_per_week - rent
+        weekly = self.revenue + self.funding - s.opex_usd_per_week - rent
         funds = self.cash + weekly * min(s.cash_runway_weeks, self.expected_lead_time())
         vendors = m.cast.vendor
         owed = self._owed_usd()
@@ -268,7 +278,7 @@ class AILab(Buyer):
         self.revenue = self.paid * weekly_price + api_revenue
         rent = self.rented * rental_price * HOURS_PER_WEEK
         costs = rent + self.capex_this_week + s.opex_usd_per_week
-        self.cash += self.revenue + s.funding_usd_per_week - costs
+        self.cash += self.revenue + self.funding - costs
         self.capex_this_week = 0.0
         self.insolvent_weeks = self.insolvent_weeks + 1 if self.cash < 0 else 0
         if self.insolvent_weeks >= s.exit_after_weeks_insolvent:

@@ -629,6 +629,10 @@ class DemandParams(Sourced):
     reported data ends, each lab's training path grows at the measured
     frontier trend (x per year; F112, the installed stock of Nvidia compute
     growing 2.3x a year) instead of following the paths' assumed later points.
+
+    ``funding_growth_per_year``: labs' funding (``funding_usd_per_week``, the
+    amount on ``funding_reference_date``) grows at this rate, x per year,
+    before and after that date, as the money going into AI compute did (A65).
     """
 
     enterprise_scale_start: Annotated[Factor, Field(gt=0)] = 1.0
@@ -636,6 +640,8 @@ class DemandParams(Sourced):
     training_lead_weeks: Annotated[Real, Field(ge=0, le=104)] = 0.0
     frontier_growth_per_year: Annotated[Real, Field(ge=0, le=MAX_FACTOR)] | None = None
     frontier_trend_from: date | None = None
+    funding_growth_per_year: Annotated[Real, Field(gt=0, le=MAX_FACTOR)] = 1.0
+    funding_reference_date: date = date(2024, 1, 1)
 
 
 class Parameters(Strict):
