@@ -55,7 +55,7 @@ def main() -> None:
         "",
         "## What was fitted, to what",
         "",
-        f"`abm calibrate` ran a Latin-hypercube search ({search['samples']} points per stage, "
+        f"`abm calibrate` ran a Latin-hypercube search ({result.get('design_points_per_stage', search['samples'])} points per stage, "
         f"{search['stages']} stages, each later stage {search['shrink']:.0%} as wide around the "
         f"best point so far; seeds {search['seeds']}; sampler seed {search['sample_seed']}) "
         "through the batch runner. Objective: "

@@ -37,6 +37,25 @@ OUTCOMES = [
         "group by run_id",
     ),
     (
+        "Nvidia data-centre GPU revenue, Feb 2025 - Jan 2026 (USD bn)",
+        "193.7 data-centre revenue incl. networking (F069)",
+        "select run_id, sum(value) / 1e9 v from metrics where name = 'vendor_revenue_usd' "
+        "and scope like 'Nvidia:%' and date >= '2025-01-27' and date < '2026-01-26' "
+        "group by run_id",
+    ),
+    (
+        "TSMC CoWoS utilisation in 2025",
+        "sold out through 2025 (F072-F073, F080)",
+        "select run_id, avg(utilisation) v from agents where agent = 'TSMC CoWoS' "
+        "and year(date) = 2025 group by run_id",
+    ),
+    (
+        "TSMC-made dies reaching Huawei through fronts, 2022-2026",
+        "> 2,000,000 dies (F086)",
+        "select r.run_id, coalesce(sum(e.quantity), 0) v from runs r left join events e "
+        "on e.run_id = r.run_id and e.event = 'front_delivery' group by r.run_id",
+    ),
+    (
         "Hopper-class units delivered to Microsoft in 2024",
         "485k (F107)",
         "select run_id, sum(quantity) v from events where event = 'shipment' "
