@@ -183,8 +183,10 @@ EVENTS: Mapping[str, EventType] = _registry(
     EventType(
         "allocation",
         "a vendor shares out finished units: what a buyer asked for (outstanding) and "
-        "was given, and the binding constraint when short (wafer, packaging, hbm, inventory; "
-        "'none' when served in full; control denials are 'denial' events)",
+        "was given, and the binding constraint when short with the firm behind it, e.g. "
+        "'hbm (SK Hynix)': wafer, packaging, hbm (that supplier was full), licence (a rule "
+        "cut the input), planning (no supplier was full), inventory; 'none' when served in "
+        "full; control denials are 'denial' events",
         "routine",
         _allocation,
         supply=True,
