@@ -698,17 +698,19 @@ class GPUVendor(Firm):
         self, available: int, requests: np.ndarray, buyer_ix: np.ndarray, buyers: list[str]
     ) -> np.ndarray:
         """Units per order: buyers get their standing share, each buyer's oldest orders first."""
+        if int(requests.sum()) <= available:  # everything fits: no shares needed
+            return requests.copy()
         asked = np.bincount(buyer_ix, weights=requests, minlength=len(buyers)).astype(np.int64)
         got = allocate("shares", available, asked, shares=self.standing_shares(buyers))
         # within a buyer, oldest order first: units before an order are its buyer's earlier asks
         order = np.argsort(buyer_ix, kind="stable")
-        cum = np.cumsum(requests[order])
-        start = np.r_[0, np.flatnonzero(np.diff(buyer_ix[order])) + 1]
-        group_base = np.repeat(
-            cum[start] - requests[order][start], np.diff(np.r_[start, len(order)])
-        )
+        req = requests[order]
+        cum = np.cumsum(req)
+        start = np.concatenate(([0], np.flatnonzero(np.diff(buyer_ix[order])) + 1))
+        sizes = np.diff(np.concatenate((start, [len(order)])))
+        group_base = np.repeat(cum[start] - req[start], sizes)
         before = np.empty_like(requests)
-        before[order] = cum - requests[order] - group_base
+        before[order] = cum - req - group_base
         return np.clip(got[buyer_ix] - before, 0, requests).astype(np.int64)
 
     def _clear_buyers(self, p: Product, orders: list[Order]) -> dict[str, Decision]:
