@@ -33,6 +33,7 @@ def main() -> None:
     total_runs = sum(st["runs"] for st in result.get("stages", [])) + (
         result.get("confirmation") or {}
     ).get("runs", 0)
+    points = result.get("design_points_per_stage", search["samples"])
     lines = [
         "# Calibration and validation",
         "",
@@ -55,7 +56,7 @@ def main() -> None:
         "",
         "## What was fitted, to what",
         "",
-        f"`abm calibrate` ran a Latin-hypercube search ({result.get('design_points_per_stage', search['samples'])} points per stage, "
+        f"`abm calibrate` ran a Latin-hypercube search ({points} points per stage, "
         f"{search['stages']} stages, each later stage {search['shrink']:.0%} as wide around the "
         f"best point so far; seeds {search['seeds']}; sampler seed {search['sample_seed']}) "
         "through the batch runner. Objective: "
