@@ -49,7 +49,7 @@ class AILab(Buyer):
                 g = dp.frontier_growth_per_year
                 path = [pt for pt in path if pt[0] < t0] + [(t0, v0), (t0 + 52, v0 * g)]
         # labs want the compute of the run they prepare: the path this many weeks ahead
-        self.training_lead = model.spec.parameters.demand.training_lead_weeks
+        self.training_lead = dp.training_lead_weeks
         self.training_path = path
         self.draws = model.stream("users", spec.name)
         self.noise = 0.0
@@ -61,7 +61,6 @@ class AILab(Buyer):
         self.weeks_with_headroom = 0
         self.training_delayed = False
         self.cash = spec.cash_usd
-        dp = model.spec.parameters.demand
         self._funding_ref = model.step_of(dp.funding_reference_date)
         self._funding_growth = dp.funding_growth_per_year
         self.insolvent_weeks = 0

@@ -374,6 +374,7 @@ class GPUVendor(Firm):
         plan = {p.name: self.planned_rate(p) for p in self.active_products()}
         rates = self._attainable(plan)
         plan_h100e = sum(r * self.products[n].h100e for n, r in plan.items())
+        commit: dict[str, float] = {}  # share of the plan committed, per supplier
         # logic wafers, per product
         for name, rate in rates.items():
             p = self.products[name]
@@ -383,9 +384,9 @@ class GPUVendor(Firm):
             # capacity is committed for the plan, within what the vendor dares prepay
             # (suppliers expand toward commitments) ...
             if name not in self.unmade:
-                f_commit = plan[name] * self._commit_share(plan_h100e, foundry)
+                f_commit = plan[name] * self._commit_share(plan_h100e, foundry, commit)
                 foundry.book(self.name, name, f_commit * p.logic_dies / per_wafer)
-            p_commit = plan[name] * self._commit_share(plan_h100e, packager)
+            p_commit = plan[name] * self._commit_share(plan_h100e, packager, commit)
             packager.book(self.name, name, p_commit / p.packages_per_wafer)
             # ... but inputs are ordered only for what the line can attain soon
             use = rate * p.logic_dies
@@ -435,7 +436,9 @@ class GPUVendor(Firm):
         for (mk, share), w in zip(makers, weights, strict=True):
             mk.request(self.name, "", stacks * (w / total_w if total_w > 0 else share))
             if m.controls.hbm_allowed(mk.country, self.country, self.name):
-                mk.book(self.name, "", planned_use * share * self._commit_share(plan_h100e, mk))
+                mk.book(
+                    self.name, "", planned_use * share * self._commit_share(plan_h100e, mk, commit)
+                )
         self._send_to_packaging(rates)
 
     def _bind(self, product: str, input_: str, supplier: str, share: float) -> None:
@@ -467,7 +470,7 @@ class GPUVendor(Firm):
             return
         self.binding[product], self.binding_firm[product] = "planning", self.name
 
-    def _commit_share(self, plan_h100e: float, supplier: Supplier) -> float:
+    def _commit_share(self, plan_h100e: float, supplier: Supplier, seen: dict[str, float]) -> float:
         """Share of the plan the vendor commits to ``supplier``'s future capacity.
 
         A commitment is prepaid and binding, so a vendor commits at most
@@ -475,12 +478,16 @@ class GPUVendor(Firm):
         output (smoothed H100e per week; at least ``min_plan_units_per_week``
         H100 at launch) for capacity that comes online ``lag`` weeks ahead.
         """
-        if plan_h100e <= 0:
-            return 1.0
-        lag = max(line.growth.expansion_lag_weeks for line in supplier.lines.values())
-        base = max(self.output_h100e, self.spec.min_plan_units_per_week)
-        cap = base * (1 + self.spec.commitment_growth_per_year) ** (lag / 52)
-        return min(1.0, cap / plan_h100e)
+        if supplier.name in seen:  # one value per supplier and week (``seen`` caches it)
+            return seen[supplier.name]
+        share = 1.0
+        if plan_h100e > 0:
+            lag = max(line.growth.expansion_lag_weeks for line in supplier.lines.values())
+            base = max(self.output_h100e, self.spec.min_plan_units_per_week)
+            cap = base * (1 + self.spec.commitment_growth_per_year) ** (lag / 52)
+            share = min(1.0, cap / plan_h100e)
+        seen[supplier.name] = share
+        return share
 
     def _review_unmade(self) -> None:
         """Review withdrawn products against the foundry rules in force.

@@ -773,17 +773,11 @@ class Range(Strict):
         return self
 
 
-class WeeksRange(Strict):
-    """A uniform range of whole weeks [``low``, ``high``]."""
+class WeeksRange(Range):
+    """A uniform range of whole weeks [``low``, ``high``] (ordered as a :class:`Range`)."""
 
     low: PositiveWeeks
     high: PositiveWeeks
-
-    @model_validator(mode="after")
-    def _order(self) -> WeeksRange:
-        if self.low > self.high:
-            raise ScenarioCheckError(("low",), f"{self.low} is above high {self.high}")
-        return self
 
 
 class DisruptionSpec(Strict):
