@@ -29,12 +29,17 @@ from abm.scenario import library_names
 TABLES = ("metrics.parquet", "events.parquet", "agents.parquet")
 
 
+def write_model(model: SupplyChainModel, out: Path) -> None:
+    """Write a run model's files into ``out`` with a fixed start time (comparable bytes)."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_run(model, out, datetime(2000, 1, 1, tzinfo=UTC))
+
+
 def run_into(name: str, seed: int, out: Path) -> None:
     """Run a library scenario and write its files into ``out``."""
     model = SupplyChainModel.from_scenario(name, seed=seed)
     model.run()
-    out.mkdir(parents=True, exist_ok=True)
-    write_run(model, out, datetime(2000, 1, 1, tzinfo=UTC))
+    write_model(model, out)
 
 
 def compare(ref: Path, new: Path) -> list[str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from abm.analysis.logs import connect
 from abm.engine.model import SupplyChainModel
 from abm.runs.outputs import write_run
 
@@ -71,22 +72,13 @@ QUERIES: dict[str, str] = {
 
 
 def run_into(name: str, seed: int, out: Path) -> Path:
-    """Run a library scenario for ``seed`` and write its files into ``out/name-sSEED``."""
+    """Run a library scenario for ``seed`` into ``out/name-sSEED`` (reused if already there)."""
     folder = out / f"{name}-s{seed}"
     if not (folder / "manifest.json").exists():
-        model = SupplyChainModel.from_scenario(name, seed=seed)
-        model.run()
+        model = SupplyChainModel.from_scenario(name, seed=seed).run()
         folder.mkdir(parents=True, exist_ok=True)
         write_run(model, folder, datetime(2000, 1, 1, tzinfo=UTC))
     return folder
-
-
-def connect(folder: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection with the run's three tables as views."""
-    con = duckdb.connect()
-    for t in ("metrics", "events", "agents"):
-        con.execute(f"create view {t} as select * from read_parquet('{folder / t}.parquet')")
-    return con
 
 
 def by_year(con: duckdb.DuckDBPyConnection, key: str, where: str = "") -> dict:

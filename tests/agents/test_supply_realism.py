@@ -17,9 +17,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from abm.analysis.logs import connect
 from abm.engine.model import SupplyChainModel
 from abm.scenario import load_scenario
-from bench.realism import QUERIES, connect, run_into
+from bench.check_identical import write_model
+from bench.realism import QUERIES, run_into
 from tests.conftest import variant
 
 YEARS = (2022, 2023, 2024, 2025, 2026)
@@ -34,16 +36,10 @@ def _allocation(rule: str):
 
 
 def _tables(scenario, seed: int, tmp: Path, name: str) -> duckdb.DuckDBPyConnection:
-    from datetime import UTC, datetime
-
-    from abm.runs.outputs import write_run
-
+    """Run ``scenario`` for ``seed`` into ``tmp/name`` and open its logs."""
     m = SupplyChainModel(scenario, seed=seed)
     m.run()
-    out = tmp / name
-    out.mkdir()
-    write_run(m, out, datetime(2000, 1, 1, tzinfo=UTC))
-    return connect(out)
+    return _write(m, tmp / name)
 
 
 def _longest_starvation(con: duckdb.DuckDBPyConnection) -> int:
@@ -118,7 +114,6 @@ def _hbm_cut(d):
 
 
 def test_a_scripted_hbm_cut_is_labelled_hbm_and_traced_to_the_maker(tmp_path, baseline):
-    from abm.analysis.logs import connect as connect_logs
     from abm.analysis.logs import trace
 
     sc = variant(baseline, _hbm_cut)
@@ -141,19 +136,15 @@ def test_a_scripted_hbm_cut_is_labelled_hbm_and_traced_to_the_maker(tmp_path, ba
     ).fetchone()[0]
     from datetime import date
 
-    links = trace(connect_logs(tmp_path / "cut"), buyer, date(2024, 8, 5))
+    links = trace(con, buyer, date(2024, 8, 5))
     agents = [link.agent for link in links]
     assert any(a in {"SK Hynix", "Samsung", "Micron"} for a in agents), agents
     assert "TSMC CoWoS" not in agents
 
 
 def _write(m: SupplyChainModel, out: Path) -> duckdb.DuckDBPyConnection:
-    from datetime import UTC, datetime
-
-    from abm.runs.outputs import write_run
-
-    out.mkdir(parents=True)
-    write_run(m, out, datetime(2000, 1, 1, tzinfo=UTC))
+    """Write a model's run files into ``out`` and open its logs."""
+    write_model(m, out)
     return connect(out)
 
 
