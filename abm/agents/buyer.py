@@ -175,12 +175,31 @@ class Buyer(Firm):
         if gap <= 0:
             return
         order_h100e = min(gap / bp.supply_line_adjust_weeks, self.order_budget_h100e())
+        due = m.week + self.weeks_until_needed(have, cover, horizon)
         for vendor_name, share in self.vendor_split().items():
             vendor = m.cast.vendor[vendor_name]
             for product, weight in self.choose_products(vendor):
                 units = int(round(order_h100e * share * weight / product.h100e))
                 if units > 0:
-                    m.orders.place(self, vendor, product.name, units)
+                    m.orders.place(self, vendor, product.name, units, due)
+
+    def weeks_until_needed(self, have: float, cover: float, horizon: float) -> int:
+        """Weeks from now by which this week's order must ship (0: as soon as possible).
+
+        The buyer's forecast need (Holt: level + trend x weeks, times ``cover``)
+        passes what it has installed and on order (``have``) some weeks ahead;
+        the new units are wanted installed then, so shipped a transit time
+        before. Short now, it wants them at once; a buyer planning months
+        ahead (``min_forecast_horizon_weeks``) schedules them for later, so a
+        vendor's queue holds only what buyers need now.
+        """
+        f = self.forecast
+        short_now = have < f.level * cover
+        if short_now or f.trend <= 0:
+            return 0
+        weeks = min(horizon, (have / cover - f.level) / f.trend)
+        transit = self.model.spec.parameters.vendors.transit_weeks
+        return max(0, int(weeks) - transit)
 
     def order_budget_h100e(self) -> float:
         """Most compute this buyer can pay for in this week's orders, H100e (no limit here)."""

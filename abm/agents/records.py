@@ -22,6 +22,11 @@ class Order:
         outstanding: Units not yet shipped (or cancelled).
         step: Step at which it was placed.
         priority: Contract priority of the buyer (higher is served first).
+        due: Step by which the buyer wants it shipped. Buyers plan their fleets
+            months ahead and schedule the units they need later for later
+            delivery; the vendor serves orders that are due first and quotes its
+            lead time from them (an order placed for a later date does not make a
+            new order wait).
     """
 
     order_id: int
@@ -32,6 +37,7 @@ class Order:
     outstanding: int
     step: int
     priority: int
+    due: int
 
 
 @dataclass(slots=True)

@@ -55,6 +55,7 @@ QUOTE_SMOOTHING = 0.25
 _OUTSTANDING = attrgetter("outstanding")
 _BUYER = attrgetter("buyer")
 _PRIORITY = attrgetter("priority")
+_DUE = attrgetter("due")
 
 
 def _sum_by(index: np.ndarray, values: np.ndarray, n: int) -> list[int]:
@@ -92,6 +93,9 @@ class GPUVendor(Firm):
         self.products: dict[str, Product] = {}
         self.orders: dict[str, list[Order]] = {}
         self._backlog: dict[str, int] = {}  # outstanding units per product, kept current
+        # per product, outstanding units of cleared orders already due after this week's
+        # shipments (the queue a new order joins: the lead time is quoted from it)
+        self.due_backlog: dict[str, int] = {}
         self.finished: dict[str, int] = {}
         self.dies: dict[str, float] = {}
         self.price: dict[str, float] = {}
@@ -210,6 +214,7 @@ class GPUVendor(Firm):
             mk = m.cast.memory_maker[maker]
             mk.in_process += [(k, self.name, "", stacks * share) for k in range(mk.cycle_weeks)]
         self.ship_rate = self.production_rate = float(total)
+        self.due_backlog = dict(self._backlog)  # the primed orders are all due
         if total:
             self._update_lead_time_and_prices()
 
@@ -612,6 +617,7 @@ class GPUVendor(Firm):
             live = [o for o in orders if o.outstanding > 0]
             if not live:
                 orders[:] = live
+                self.due_backlog[name] = 0
                 continue
             p = self.products[name]
             decisions = self._clear_buyers(p, live)
@@ -624,22 +630,22 @@ class GPUVendor(Firm):
                 cleared = live
             orders[:] = live
             if not cleared or self.finished[name] <= 0:
+                self.due_backlog[name] = sum(o.outstanding for o in cleared if o.due <= m.week)
                 self._log_allocations(name, cleared, allowed, None)
                 continue
             n = len(cleared)
             index = {b: i for i, b in enumerate(allowed)}
             requests = np.fromiter(map(_OUTSTANDING, cleared), np.int64, n)
             buyer_ix = np.fromiter(map(index.__getitem__, map(_BUYER, cleared)), np.int64, n)
-            if self.spec.allocation == "shares":
-                given = self._allocate_by_shares(self.finished[name], requests, buyer_ix, allowed)
-            else:
-                priorities = (
-                    np.fromiter(map(_PRIORITY, cleared), np.int64, n)
-                    if self.spec.allocation == "priority"
-                    else None
-                )
-                given = allocate(self.spec.allocation, self.finished[name], requests, priorities)
-            self._log_allocations(name, cleared, allowed, (buyer_ix, requests, given))
+            due = np.fromiter(map(_DUE, cleared), np.int64, n) <= m.week
+            now = np.where(due, requests, 0)
+            given = self._allocate(self.finished[name], now, buyer_ix, allowed, cleared)
+            left = self.finished[name] - int(given.sum())
+            if left > 0 and not due.all():  # stock left: ship scheduled orders early
+                later = requests - now
+                given += self._allocate(left, later, buyer_ix, allowed, cleared)
+            self.due_backlog[name] = int(np.clip(now - given, 0, None).sum())
+            self._log_allocations(name, cleared, allowed, (buyer_ix, now, given))
             got = np.flatnonzero(given > 0)
             if not len(got):
                 continue
@@ -700,6 +706,24 @@ class GPUVendor(Firm):
             self.cn_history.popleft()
         self.ship_rate += SMOOTHING * (shipped_total - self.ship_rate)
         self._update_lead_time_and_prices()
+
+    def _allocate(
+        self,
+        available: int,
+        requests: np.ndarray,
+        buyer_ix: np.ndarray,
+        buyers: list[str],
+        orders: list[Order],
+    ) -> np.ndarray:
+        """Units per order under the vendor's allocation rule (``orders`` align with ``requests``)."""
+        if self.spec.allocation == "shares":
+            return self._allocate_by_shares(available, requests, buyer_ix, buyers)
+        priorities = (
+            np.fromiter(map(_PRIORITY, orders), np.int64, len(orders))
+            if self.spec.allocation == "priority"
+            else None
+        )
+        return allocate(self.spec.allocation, available, requests, priorities)
 
     def _allocate_by_shares(
         self, available: int, requests: np.ndarray, buyer_ix: np.ndarray, buyers: list[str]
@@ -768,8 +792,10 @@ class GPUVendor(Firm):
             return
         if allocated is None:
             asked = dict.fromkeys(buyers, 0)
+            week = self.model.week
             for o in orders:
-                asked[o.buyer] += o.outstanding
+                if o.due <= week:
+                    asked[o.buyer] += o.outstanding
             got = dict.fromkeys(buyers, 0)
         else:
             buyer_ix, req, given = allocated
@@ -791,7 +817,8 @@ class GPUVendor(Firm):
 
     def _update_lead_time_and_prices(self) -> None:
         vp = self.model.spec.parameters.vendors
-        backlog = self.backlog_units()
+        # the queue a new order joins: orders due now (scheduled ones wait for their date)
+        backlog = sum(self.due_backlog.values())
         self.production_rate += SMOOTHING * (self.produced_this_week - self.production_rate)
         rate = max(self.ship_rate, self.production_rate, 1.0)
         quote = min(104.0, backlog / rate) + vp.transit_weeks

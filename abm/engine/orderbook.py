@@ -40,19 +40,36 @@ class OrderBook:
 
     # ----------------------------------------------------------- orders
 
-    def place(self, buyer: Buyer | Broker, vendor: GPUVendor, product: str, units: int) -> Order:
-        """A buyer orders ``units`` of ``product``: booked at the vendor, kept and logged."""
-        order = self.new_order(buyer, vendor, product, units)
+    def place(
+        self,
+        buyer: Buyer | Broker,
+        vendor: GPUVendor,
+        product: str,
+        units: int,
+        due: int | None = None,
+    ) -> Order:
+        """A buyer orders ``units`` of ``product``: booked at the vendor, kept and logged.
+
+        ``due`` is the step by which the buyer wants the units shipped (this
+        week when None: as soon as possible).
+        """
+        order = self.new_order(buyer, vendor, product, units, due)
         buyer.open_orders.append(order)
         buyer.ordered_units_this_week += units
         buyer.log("order", vendor.name, product, units, vendor.price[product])
         return order
 
     def new_order(
-        self, buyer: Buyer | Broker, vendor: GPUVendor, product: str, units: int
+        self,
+        buyer: Buyer | Broker,
+        vendor: GPUVendor,
+        product: str,
+        units: int,
+        due: int | None = None,
     ) -> Order:
         """Create an order and book it at the vendor (the buyer keeps it itself)."""
         self._seq += 1
+        now = self._clock()
         order = Order(
             self._seq,
             buyer.name,
@@ -60,8 +77,9 @@ class OrderBook:
             product,
             units,
             units,
-            self._clock(),
+            now,
             buyer.spec.priority,
+            now if due is None else max(now, due),
         )
         vendor.receive_order(order)
         self._outstanding[buyer.name] += units

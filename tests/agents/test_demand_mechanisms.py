@@ -59,9 +59,9 @@ def test_buyers_plan_at_least_the_minimum_horizon_ahead(baseline):
         cloud.expected_lead_time = lambda: 4.0  # lead times back to transit only
         seen = {}
 
-        def place(buyer, vendor, product, units, _orig=m.orders.place):
+        def place(buyer, vendor, product, units, due=None, _orig=m.orders.place):
             seen[product] = seen.get(product, 0) + units
-            return _orig(buyer, vendor, product, units)
+            return _orig(buyer, vendor, product, units, due)
 
         m.orders.place = place
         cloud.place_orders()

@@ -121,20 +121,25 @@ def allocate_and_ship(self: GPUVendor) -> None:
     for name, orders in self.orders.items():
         orders[:] = [o for o in orders if o.outstanding > 0]
         if not orders:
+            self.due_backlog[name] = 0
             continue
         p = self.products[name]
         decisions = _clear_buyers(self, p, orders)
         orders[:] = [o for o in orders if o.outstanding > 0]
         cleared = [o for o in orders if decisions[o.buyer].verdict == "allow"]
+        week = m.week
         if not cleared or self.finished[name] <= 0:
+            self.due_backlog[name] = sum(o.outstanding for o in cleared if o.due <= week)
             _log_allocations(self, name, cleared, np.zeros(len(cleared), dtype=np.int64))
             continue
-        requests = np.fromiter((o.outstanding for o in cleared), np.int64, len(cleared))
-        if self.spec.allocation == "shares":
-            given = _by_shares(self, self.finished[name], cleared)
-        else:
-            priorities = np.fromiter((o.priority for o in cleared), np.int64, len(cleared))
-            given = allocate(self.spec.allocation, self.finished[name], requests, priorities)
+        # orders due by this week first; stock left over ships scheduled orders early
+        now = [o.outstanding if o.due <= week else 0 for o in cleared]
+        given = _by_rule(self, self.finished[name], cleared, now)
+        left = self.finished[name] - int(given.sum())
+        if left > 0 and any(o.due > week for o in cleared):
+            later = [o.outstanding - n for o, n in zip(cleared, now, strict=True)]
+            given = given + _by_rule(self, left, cleared, later)
+        self.due_backlog[name] = sum(max(0, n - int(g)) for n, g in zip(now, given, strict=True))
         _log_allocations(self, name, cleared, given)
         per_buyer: dict[str, list[int]] = {}
         for order, g in zip(cleared, given, strict=True):
@@ -190,10 +195,22 @@ def allocate_and_ship(self: GPUVendor) -> None:
     self._update_lead_time_and_prices()
 
 
-def _by_shares(self: GPUVendor, available: int, orders: list[Order]) -> np.ndarray:
+def _by_rule(self: GPUVendor, available: int, orders: list[Order], wants: list[int]) -> np.ndarray:
+    """Units per order under the vendor's rule, each order asking for ``wants`` (plain loops)."""
+    if self.spec.allocation == "shares":
+        return _by_shares(self, available, orders, wants)
+    priorities = np.fromiter((o.priority for o in orders), np.int64, len(orders))
+    return allocate(self.spec.allocation, available, np.array(wants, dtype=np.int64), priorities)
+
+
+def _by_shares(
+    self: GPUVendor, available: int, orders: list[Order], wants: list[int]
+) -> np.ndarray:
     """Standing shares per buyer, then each buyer's orders oldest first (plain loops)."""
     buyers = list(dict.fromkeys(o.buyer for o in orders))
-    asked = [sum(o.outstanding for o in orders if o.buyer == b) for b in buyers]
+    asked = [sum(w for o, w in zip(orders, wants, strict=True) if o.buyer == b) for b in buyers]
+    if sum(asked) <= available:
+        return np.array(wants, dtype=np.int64)
     got = dict(
         zip(
             buyers,
@@ -202,8 +219,8 @@ def _by_shares(self: GPUVendor, available: int, orders: list[Order]) -> np.ndarr
         )
     )
     given = []
-    for o in orders:
-        g = min(o.outstanding, got[o.buyer])
+    for o, w in zip(orders, wants, strict=True):
+        g = min(w, got[o.buyer])
         got[o.buyer] -= g
         given.append(g)
     return np.array(given, dtype=np.int64)
@@ -246,8 +263,9 @@ def _clear_buyers(self: GPUVendor, p: Product, orders: list[Order]) -> dict[str,
 def _log_allocations(self: GPUVendor, product: str, orders: list[Order], given: np.ndarray) -> None:
     asked: dict[str, int] = defaultdict(int)
     got: dict[str, int] = defaultdict(int)
+    week = self.model.week
     for o, g in zip(orders, given, strict=True):
-        asked[o.buyer] += o.outstanding
+        asked[o.buyer] += o.outstanding if o.due <= week else 0  # asked: what is due
         got[o.buyer] += int(g)
     for buyer, a in asked.items():
         if got[buyer] >= a:
