@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 class CloudProvider(Buyer):
     """A cloud (Azure, AWS, Alibaba Cloud...).
 
-    It sees ``market_share`` of its region's rental demand, forecasts it and
+    It sees ``market_share`` of its region's rental demand at its break-even price
+    (the floor), forecasts it and
     orders GPUs to cover it (see :class:`abm.agents.buyer.Buyer`). Each week its
     rentable capacity joins the regional rental market, which clears at one
     price; the cloud earns utilisation x capacity x price.
@@ -30,8 +31,14 @@ class CloudProvider(Buyer):
         self.revenue_this_week = 0.0
 
     def demand_signal_h100e(self) -> float:
-        """Its share of last week's regional rental demand (need at normal prices)."""
-        return self.model.market.wanted[self.region] * self.spec.market_share
+        """Its share of last week's regional rental demand at a price that covers its costs.
+
+        A cloud buys GPUs for the renters who would pay at least its break-even
+        price (the market's floor), not for need that only rents below cost:
+        renters whose reference price is under the floor count for the share
+        of their need they would rent at the floor.
+        """
+        return self.model.market.wanted_at_cost[self.region] * self.spec.market_share
 
     def rentable_h100e(self) -> float:
         """Capacity offered to renters this week, H100e."""

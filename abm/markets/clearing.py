@@ -241,10 +241,25 @@ class RentalClearing:
     rationed: bool
 
 
-def _demand(price: float, need: np.ndarray, ref: np.ndarray, eps: np.ndarray) -> np.ndarray:
-    # Constant-elasticity demand capped at the buyer's need: below its
-    # reference price a buyer wants no more than its need.
+def rental_demand(
+    price: float, need: np.ndarray, ref: np.ndarray, eps: np.ndarray
+) -> np.ndarray:
+    """Each renter's demand at ``price``: constant elasticity above its reference price.
+
+    Args:
+        price: Rental price, USD per H100e-hour.
+        need: Each renter's compute need, H100e.
+        ref: Price up to which each renter wants all of its need.
+        eps: Each renter's price elasticity above its reference price.
+
+    Returns:
+        ``need * min(1, (price / ref) ** -eps)`` per renter: below its reference
+        price a renter wants no more than its need.
+    """
     return need * np.minimum(1.0, (price / ref) ** (-eps))
+
+
+_demand = rental_demand
 
 
 def _bisect(

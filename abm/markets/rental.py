@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from abm.markets.clearing import RentalClearing, clear_rental_market
+from abm.markets.clearing import RentalClearing, clear_rental_market, rental_demand
 from abm.scenario import REGIONS, RentalParams
 
 if TYPE_CHECKING:
@@ -40,6 +40,10 @@ class ComputeMarket:
     Attributes:
         price: Rental price per region, USD per H100e-hour (smoothed week to week).
         wanted: Rental compute wanted per region this week, H100e.
+        wanted_at_cost: Rental compute renters would take per region this week at
+            the price that covers a cloud's costs (the floor), H100e: the demand
+            clouds build their fleets for. Renters whose reference price is below
+            the floor want less than their need there.
         shortage: Share of the wanted rental compute not served, per region.
         utilisation: Share of the rentable compute rented, per region.
         region_shortage: Unmet over wanted compute of a region's labs and
@@ -65,6 +69,7 @@ class ComputeMarket:
         self.clouds_in = {r: [c for c in clouds if c.region == r] for r in REGIONS}
         self.price = dict.fromkeys(REGIONS, params.lab_reference_usd_per_h100e_hour)
         self.wanted = dict.fromkeys(REGIONS, 0.0)
+        self.wanted_at_cost = dict.fromkeys(REGIONS, 0.0)
         self.shortage = dict.fromkeys(REGIONS, 0.0)
         self.utilisation = dict.fromkeys(REGIONS, 0.0)
         self.region_shortage = dict.fromkeys(REGIONS, 0.0)
@@ -96,6 +101,7 @@ class ComputeMarket:
             labs, ents, need, ref, eps = self._participants(r)
             supply = sum(c.rentable_h100e() for c in self.clouds_in[r])
             self.wanted[r] = float(need.sum())
+            self.wanted_at_cost[r] = self._at_cost(need, ref, eps)
             if labs or ents:
                 self.price[r] = self._clear(supply, need, ref, eps).price
 
@@ -131,6 +137,12 @@ class ComputeMarket:
             idle_exponent=rp.idle_price_exponent,
         )
 
+    def _at_cost(self, need: np.ndarray, ref: np.ndarray, eps: np.ndarray) -> float:
+        """Compute renters would take at the cloud's break-even price (the floor), H100e."""
+        if not len(need):
+            return 0.0
+        return float(rental_demand(self.params.floor_usd_per_h100e_hour, need, ref, eps).sum())
+
     def clear(self) -> None:
         """Clear every region's markets, serve the renters, then each region's shortage."""
         for r in REGIONS:
@@ -143,12 +155,14 @@ class ComputeMarket:
         supply = sum(c.rentable_h100e() for c in clouds)
         if not labs and not ents:
             self.wanted[region] = 0.0
+            self.wanted_at_cost[region] = 0.0
             self.shortage[region] = 0.0
             return
         res = self._clear(supply, need, ref, eps)
         prev = self.price[region]
         self.price[region] = prev + self.params.price_smoothing * (res.price - prev)
         self.wanted[region] = float(need.sum())
+        self.wanted_at_cost[region] = self._at_cost(need, ref, eps)
         self.shortage[region] = float(1 - res.served.sum() / need.sum()) if need.sum() > 0 else 0.0
         self.utilisation[region] = res.utilisation
         price = self.price[region]
