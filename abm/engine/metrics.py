@@ -67,7 +67,8 @@ def _sum_by_region(agents: Iterable[Firm], attr: str) -> Rows:
     "lead_time_weeks",
     "weeks",
     "vendor",
-    "Quoted lead time: outstanding backlog over the smoothed weekly shipment rate, plus transit.",
+    "Quoted lead time: backlog due now (scheduled orders excluded) over the smoothed "
+    "weekly shipment rate, plus transit.",
 )
 def _lead_time(m: SupplyChainModel) -> Rows:
     return ((v.name, v.lead_time) for v in m.vendors)
