@@ -163,6 +163,7 @@ class Buyer(Firm):
         if not self.spec.vendor_shares:
             return
         self.open_orders = [o for o in self.open_orders if o.outstanding > 0]
+        self._move_discontinued_orders()
         lead = self.expected_lead_time()
         horizon = min(bp.max_forecast_horizon_weeks, max(lead, bp.min_forecast_horizon_weeks))
         cover = 1 + bp.safety_stock + self.double_order_share(lead)
@@ -175,29 +176,67 @@ class Buyer(Firm):
         if gap <= 0:
             return
         order_h100e = min(gap / bp.supply_line_adjust_weeks, self.order_budget_h100e())
-        due = m.week + self.weeks_until_needed(have, cover, horizon)
+        # what it lacks today is wanted at once; the rest when the forecast needs it
+        asap = min(order_h100e, max(0.0, self.forecast.level * cover - have))
+        later = order_h100e - asap
+        parts = [(asap, m.week)] if asap > 0 else []
+        if later > 0:
+            when = self.weeks_until_needed(have + asap + later / 2, cover, horizon)
+            parts.append((later, m.week + when))
         for vendor_name, share in self.vendor_split().items():
             vendor = m.cast.vendor[vendor_name]
             for product, weight in self.choose_products(vendor):
-                units = int(round(order_h100e * share * weight / product.h100e))
-                if units > 0:
-                    m.orders.place(self, vendor, product.name, units, due)
+                for h100e, due in parts:
+                    units = int(round(h100e * share * weight / product.h100e))
+                    if units > 0:
+                        m.orders.place(self, vendor, product.name, units, due)
 
-    def weeks_until_needed(self, have: float, cover: float, horizon: float) -> int:
-        """Weeks from now by which this week's order must ship (0: as soon as possible).
+    def _move_discontinued_orders(self) -> None:
+        """Move open orders of products past their end of sale to the vendor's best buy.
+
+        A vendor stops taking orders for a product at its end of sale (F-dated
+        in the catalogue) and its customers move what is still unshipped to
+        the product that gives them most compute per dollar among those they
+        can buy from it (the same compute, H100e). The order keeps its place in
+        the buyer's queue. Orders with nothing to move to stay as they are.
+        """
+        m = self.model
+        today = m.date
+        products = m.products
+        for order in self.open_orders:
+            p = products[order.product]
+            if p.end_of_sale is None or today <= p.end_of_sale:
+                continue
+            vendor = m.cast.vendor[order.vendor]
+            offers = [q for q in self.offers(vendor) if q.name != order.product]
+            if not offers:
+                continue
+            best = max(offers, key=lambda q: q.h100e / vendor.price[q.name])
+            before = order.outstanding
+            after = vendor.convert(order, best.name)
+            self.log(
+                "order_moved",
+                vendor.name,
+                best.name,
+                after,
+                detail=f"{before} {p.name} past end of sale moved to {after} {best.name}",
+            )
+
+    def weeks_until_needed(self, position: float, cover: float, horizon: float) -> int:
+        """Weeks from now by which units that bring the fleet to ``position`` must ship.
 
         The buyer's forecast need (Holt: level + trend x weeks, times ``cover``)
-        passes what it has installed and on order (``have``) some weeks ahead;
-        the new units are wanted installed then, so shipped a transit time
-        before. Short now, it wants them at once; a buyer planning months
-        ahead (``min_forecast_horizon_weeks``) schedules them for later, so a
-        vendor's queue holds only what buyers need now.
+        reaches ``position`` (H100e installed and on order, counting the new
+        units) some weeks ahead, at most ``horizon``; the units are wanted
+        installed then, so shipped a transit time before (0: as soon as
+        possible). A buyer planning months ahead (``min_forecast_horizon_weeks``)
+        schedules what it needs later for later, so a vendor's queue holds only
+        what buyers need now.
         """
         f = self.forecast
-        short_now = have < f.level * cover
-        if short_now or f.trend <= 0:
+        if position <= f.level * cover or f.trend <= 0:
             return 0
-        weeks = min(horizon, (have / cover - f.level) / f.trend)
+        weeks = min(horizon, (position / cover - f.level) / f.trend)
         transit = self.model.spec.parameters.vendors.transit_weeks
         return max(0, int(weeks) - transit)
 

@@ -21,6 +21,7 @@ Each week a vendor (Nvidia, AMD, Huawei, Cambricon...):
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict, deque
 from operator import attrgetter
 from typing import TYPE_CHECKING
@@ -56,6 +57,7 @@ _OUTSTANDING = attrgetter("outstanding")
 _BUYER = attrgetter("buyer")
 _PRIORITY = attrgetter("priority")
 _DUE = attrgetter("due")
+_ORDER_ID = attrgetter("order_id")
 
 
 def _sum_by(index: np.ndarray, values: np.ndarray, n: int) -> list[int]:
@@ -715,7 +717,7 @@ class GPUVendor(Firm):
         buyers: list[str],
         orders: list[Order],
     ) -> np.ndarray:
-        """Units per order under the vendor's allocation rule (``orders`` align with ``requests``)."""
+        """Units per order under the vendor's allocation rule (``orders`` align with requests)."""
         if self.spec.allocation == "shares":
             return self._allocate_by_shares(available, requests, buyer_ix, buyers)
         priorities = (
@@ -847,6 +849,27 @@ class GPUVendor(Firm):
                 self.logged_price[name] = self.price[name]
 
     # -------------------------------------------------------------- misc
+
+    def convert(self, order: Order, product: str) -> int:
+        """Move an order's outstanding units to ``product`` (same compute, H100e); new units.
+
+        The order keeps its number, date and due date (its place in the
+        buyer's queue); its quantity becomes what has shipped plus the new
+        outstanding units. Returns the outstanding units of ``product``.
+        """
+        old, new = self.products[order.product], self.products[product]
+        units = int(round(order.outstanding * old.h100e / new.h100e))
+        self.orders[order.product].remove(order)
+        self._backlog[order.product] -= order.outstanding
+        self.model.orders.reduced(order.buyer, order.outstanding - units)
+        order.quantity += units - order.outstanding
+        order.outstanding = units
+        order.product = product
+        queue = self.orders[product]
+        at = bisect.bisect(queue, order.order_id, key=_ORDER_ID)  # kept in placement order
+        queue.insert(at, order)
+        self._backlog[product] += units
+        return units
 
     def cancel(self, order: Order, units: int) -> int:
         """Cancel up to ``units`` of an order's outstanding quantity; returns units cancelled."""

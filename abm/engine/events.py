@@ -175,6 +175,13 @@ EVENTS: Mapping[str, EventType] = _registry(
         "{agent} cancels {quantity:,.0f} {product} ordered from {counterparty}",
     ),
     EventType(
+        "order_moved",
+        "a buyer moves an unshipped order of a product past its end of sale to the "
+        "vendor's best buy for it (quantity: new units; detail: the units moved)",
+        "routine",
+        "{agent} moves an order to {quantity:,.0f} {product} at {counterparty}",
+    ),
+    EventType(
         "production",
         "a vendor receives packaged GPUs (quantity: units; counterparty: packager)",
         "routine",

@@ -241,9 +241,7 @@ class RentalClearing:
     rationed: bool
 
 
-def rental_demand(
-    price: float, need: np.ndarray, ref: np.ndarray, eps: np.ndarray
-) -> np.ndarray:
+def rental_demand(price: float, need: np.ndarray, ref: np.ndarray, eps: np.ndarray) -> np.ndarray:
     """Each renter's demand at ``price``: constant elasticity above its reference price.
 
     Args:

@@ -72,11 +72,63 @@ def test_buyers_schedule_what_they_need_later_and_order_asap_when_short(model):
     f = azure.forecast
     f.level, f.trend = 100.0, 1.0
     cover = 1.2
-    assert azure.weeks_until_needed(have=100.0, cover=cover, horizon=26) == 0  # short now
-    # need passes what it has in (150 / 1.2 - 100) / 1 = 25 weeks: ship 25 - transit ahead
+    # a fleet position the need has already passed is wanted at once
+    assert azure.weeks_until_needed(position=100.0, cover=cover, horizon=26) == 0
+    # the need reaches 150 in (150 / 1.2 - 100) / 1 = 25 weeks: ship 25 - transit ahead
     transit = m.spec.parameters.vendors.transit_weeks
-    assert azure.weeks_until_needed(have=150.0, cover=cover, horizon=26) == 25 - transit
-    assert azure.weeks_until_needed(have=1e9, cover=cover, horizon=26) == 26 - transit
+    assert azure.weeks_until_needed(position=150.0, cover=cover, horizon=26) == 25 - transit
+    assert azure.weeks_until_needed(position=1e9, cover=cover, horizon=26) == 26 - transit
+
+
+def _dues_placed(m, buyer, level_share: float, trend_share: float) -> set[int]:
+    """Due steps of the orders ``buyer`` places with its forecast held at the given
+    level and trend (shares of its fleet position divided by its cover)."""
+    placed = []
+
+    def place(b, vendor, product, units, due=None, _orig=m.orders.place):
+        placed.append(due)
+        return _orig(b, vendor, product, units, due)
+
+    m.orders.place = place
+    f = buyer.forecast
+    f.update = lambda observed: None  # hold the forecast where the test puts it
+    bp = m.spec.parameters.buyers
+    cover = 1 + bp.safety_stock + buyer.double_order_share(buyer.expected_lead_time())
+    have = buyer.installed_h100e() + buyer.pipeline_h100e()
+    f.level, f.trend = level_share * have / cover, trend_share * have / cover
+    buyer.place_orders()
+    del m.orders.place
+    return set(placed)
+
+
+def test_a_short_buyer_orders_at_once_one_on_track_schedules(model):
+    m = model
+    azure = m.firm("Microsoft Azure")
+    # short today (need 1.10 x what it has): wanted as soon as possible
+    assert _dues_placed(m, azure, level_share=1.10, trend_share=0.02) == {m.week}
+    # on track (need 0.80 x today, growing 2 % a week): the order is scheduled
+    dues = _dues_placed(m, azure, level_share=0.80, trend_share=0.02)
+    assert dues and min(dues) > m.week + 4
+
+
+def test_orders_of_a_product_past_end_of_sale_move_to_the_best_buy():
+    m = SupplyChainModel.from_scenario("baseline", seed=1, uncertainty=False)
+    a100 = m.products["A100"]
+    while m.date <= a100.end_of_sale:
+        m.step()
+    nvidia = m.cast.vendor["Nvidia"]
+    # by the week after A100's end of sale no buyer's queue holds A100 orders it could move
+    assert all(
+        o.outstanding == 0 or not b.offers(nvidia)
+        for b in m.buyers
+        for o in b.open_orders
+        if o.product == "A100"
+    )
+    m.step()
+    assert nvidia.backlog_units("A100") <= sum(
+        o.outstanding for o in nvidia.orders["A100"]
+    )  # the kept count matches the orders left
+    assert nvidia.backlog_recount() == {k: v for k, v in nvidia._backlog.items()}
 
 
 def test_clouds_count_demand_at_the_floor_not_need_below_cost():
@@ -129,8 +181,8 @@ def test_clouds_that_buy_for_need_below_cost_overbuild():
         m = SupplyChainModel.from_scenario("baseline", seed=1, uncertainty=False)
         if patch:
             for c in m.clouds:
-                c.demand_signal_h100e = (
-                    lambda c=c: c.model.market.wanted[c.region] * c.spec.market_share
+                c.demand_signal_h100e = lambda c=c: (
+                    c.model.market.wanted[c.region] * c.spec.market_share
                 )
         util = []
         for _ in range(m.spec.weeks):
