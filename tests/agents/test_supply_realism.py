@@ -194,12 +194,6 @@ def _utilisation(con, agent: str) -> dict[int, float]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="CoWoS utilisation averages 0.71 in 2025 (seed 1; 0.70 median of 20 seeds), not "
-    ">= 0.85: capacity commitments (A61) let TSMC run ahead of Nvidia's 2025 wafer demand; "
-    "Nvidia's units grow 2.07 -> 5.14 -> 6.74M in 2023-25 (issue 15 open)",
-)
 def test_cowos_is_sold_out_in_2025_and_nvidia_grows_every_year(runs):
     """F072-F073: CoWoS sold out through 2025; Nvidia's output grew each year (F060-F065)."""
     con = runs["baseline"]
