@@ -38,7 +38,9 @@ EXIT_INTERRUPTED = 130
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape  # the message is data: "[nan, 1]" is not a style tag
+
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -330,6 +332,14 @@ def batch(
             "put uncertainty: false in the file).",
         ),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check the design, print the number of runs and an estimated time "
+            "(from one short timing run); run nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Run scenarios x seeds x sweeps, locally or on Dask; exit 1 if some runs failed.
 
@@ -391,6 +401,12 @@ def batch(
             )
         for name in bspec.scenarios:
             load_scenario(name)  # fail fast on a bad scenario, before any worker starts
+        if dry_run:
+            from abm.runs.design import plan
+
+            for line in plan(bspec, workers):
+                console.print(line, highlight=False, markup=False, soft_wrap=True)
+            return
         total = len(bspec.tasks())
         with _batch_bar("batch", total, lazy=True) as progress:
             result = run_batch(
@@ -478,10 +494,42 @@ def compare(
     dest: Annotated[
         Path | None, typer.Option(help="Folder for PNG/HTML (default OUT/compare).")
     ] = None,
+    by: Annotated[
+        str,
+        typer.Option(
+            help="scenario (each scenario vs the baseline), point (KPIs per design point) "
+            "or factor (main effects and paired differences per factor)."
+        ),
+    ] = "scenario",
+    kpi: Annotated[
+        list[str] | None, typer.Option(help="KPI column(s) (default: all; repeatable).")
+    ] = None,
+    reference: Annotated[
+        list[str] | None,
+        typer.Option(help="factor=level the paired differences are taken against (--by factor)."),
+    ] = None,
+    csv: Annotated[
+        Path | None,
+        typer.Option(help="Also write each table printed as CSV (several: NAME.TABLE.csv)."),
+    ] = None,
+    parquet: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write each table printed as Parquet (several: NAME.TABLE.parquet)."
+        ),
+    ] = None,
 ) -> None:
-    """Scenario bands (median, 5-95 %), KPI differences vs the baseline, fan charts."""
-    from abm.analysis.compare import compare_report, kpi_table
+    """Scenario bands (median, 5-95 %), KPI differences vs the baseline, fan charts.
 
+    --by point prints KPIs per design point; --by factor prints each factor's main
+    effects and its paired differences (same seed, every other factor equal) with
+    5-95 % bands. --csv/--parquet write the full tables printed.
+    """
+    from abm.analysis.compare import compare_report, kpi_table
+    from abm.analysis.factors import by_point, main_effects, paired_effects
+
+    if by not in ("scenario", "point", "factor"):
+        _fail(f"--by: expected scenario, point or factor, got {by!r}")
     metrics: list[tuple[str, str]] | None = None
     if metric:
         try:
@@ -490,27 +538,50 @@ def compare(
             metrics = [(m[0], m[1]) for m in pairs]
         except AssertionError:
             _fail("--metric: expected name:scope, e.g. compute_stock_h100e:CN")
+    refs: dict[str, str] = {}
+    for item in reference or []:
+        name, eq, level = item.partition("=")
+        if not eq or not name or not level:
+            _fail(f"--reference {item!r}: expected factor=level")
+        refs[name] = level
+    tables: dict[str, object] = {}
+    path = None
     try:
-        table = kpi_table(out, baseline)
-        path = compare_report(out, metrics, dest, baseline)
+        if by == "scenario":
+            table = kpi_table(out, baseline)
+            if kpi:
+                table = table[table["kpi"].isin(kpi)]
+                if table.empty:
+                    _fail(f"--kpi: no KPI {kpi} in {out}")
+            path = compare_report(out, metrics, dest, baseline)
+            tables["kpis"] = table
+        elif by == "point":
+            tables["points"] = by_point(out, kpi)
+        else:
+            tables["main_effects"] = main_effects(out, kpi)
+            tables["paired"] = paired_effects(out, kpi, refs)
     except (ValueError, FileNotFoundError) as exc:
         _fail(f"{out}: {str(exc).splitlines()[0]}")
-    shown = table[
-        [
-            "scenario",
-            "kpi",
-            "scenario_median",
-            "baseline_median",
-            "paired_diff_median",
-            "paired_diff_p05",
-            "paired_diff_p95",
-        ]
-    ]
-    t = Table(*shown.columns)
-    for row in shown.itertuples(index=False):
-        t.add_row(*[_cell(v) for v in row])
-    console.print(t)
-    console.print(f"fan charts and table: {path}", highlight=False)
+    for name, df in tables.items():
+        shown = df
+        if name == "kpis":
+            shown = df[  # type: ignore[index]
+                [
+                    "scenario",
+                    "kpi",
+                    "scenario_median",
+                    "baseline_median",
+                    "paired_diff_median",
+                    "paired_diff_p05",
+                    "paired_diff_p95",
+                ]
+            ]
+        if len(tables) > 1:
+            console.print(f"\n{name}", highlight=False, markup=False)
+        _print_frame(shown)
+    _write_tables(tables, csv, parquet)
+    if path is not None:
+        console.print(f"fan charts and table: {path}", highlight=False)
 
 
 @app.command()
@@ -527,10 +598,7 @@ def sensitivity(
         df = sobol(out, kpis)
     except (ValueError, FileNotFoundError) as exc:
         _fail(f"{out}: {str(exc).splitlines()[0]}")
-    t = Table(*[str(c) for c in df.columns])
-    for row in df.itertuples(index=False):
-        t.add_row(*[_cell(v) for v in row])
-    console.print(t)
+    _print_frame(df)
     console.print(f"plot: {sensitivity_plot(df, Path(out) / 'sensitivity.png')}", highlight=False)
 
 
@@ -755,10 +823,7 @@ def _emit(con, table, csv: bool, parquet: Path | None) -> None:
     if csv:
         df.to_csv(sys.stdout, index=False)
     else:
-        out = Table(*[str(c) for c in df.columns])
-        for row in df.itertuples(index=False):
-            out.add_row(*[_cell(v) for v in row])
-        console.print(out)
+        _print_frame(df)
 
 
 def _write_parquet(table, path: Path) -> None:
@@ -784,6 +849,42 @@ def _refuse_log_file(out: Path, path: Path) -> None:
     for run in find_runs(out):
         if target in {(run / name).resolve() for name in (*TABLES, "manifest.json")}:
             _fail(f"--parquet {path}: is a log file of {run}; choose another file")
+
+
+def _print_frame(df) -> None:
+    """Print a data frame as a table: cells literal (no markup, no emoji codes), never cut.
+
+    On a terminal the table fits the window; piped, it is as wide as it needs
+    (no 80-column wrapping).
+    """
+    from rich.text import Text
+
+    table = Table()
+    for c in df.columns:
+        table.add_column(Text(str(c)))
+    for row in df.itertuples(index=False):
+        table.add_row(*[Text(_cell(v)) for v in row])
+    if console.is_terminal:
+        console.print(table)
+    else:
+        Console(width=100_000, emoji=False, markup=False, highlight=False).print(table)
+
+
+def _write_tables(tables: dict, csv: Path | None, parquet: Path | None) -> None:
+    """Write each table to ``csv`` / ``parquet`` (several: the table name before the suffix)."""
+    from abm.analysis.factors import table_paths, write_table
+
+    for target in (csv, parquet):
+        if target is None:
+            continue
+        for name, where in table_paths(target, list(tables)).items():
+            if target is parquet and where.suffix.lower() == ".csv":
+                _fail(f"--parquet {target}: give a .parquet file name")
+            try:
+                write_table(tables[name], where)
+            except (ValueError, OSError) as exc:
+                _fail(f"--{'csv' if target is csv else 'parquet'} {where}: {exc}")
+            console.print(f"wrote {where}", highlight=False, markup=False)
 
 
 def _cell(value: object) -> str:
