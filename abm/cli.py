@@ -588,8 +588,14 @@ def compare(
 def sensitivity(
     out: Annotated[Path, typer.Argument(help="A batch folder run with a saltelli design.")],
     kpi: Annotated[list[str] | None, typer.Option(help="KPI column(s) of summary.parquet.")] = None,
+    csv: Annotated[Path | None, typer.Option(help="Also write the table as CSV.")] = None,
+    parquet: Annotated[Path | None, typer.Option(help="Also write the table as Parquet.")] = None,
 ) -> None:
-    """Sobol indices (first-order and total, 95 % CI) of KPIs over the design's parameters."""
+    """Sobol indices (first-order and total, 95 % bootstrap CI, n/2 check) of KPIs.
+
+    A warning line is printed for every index outside [0, 1], with a CI wider
+    than itself, or that moved more than its CI between n/2 and n base samples.
+    """
     from abm.analysis.sensitivity import sensitivity as sobol
     from abm.analysis.sensitivity import sensitivity_plot
 
@@ -598,8 +604,50 @@ def sensitivity(
         df = sobol(out, kpis)
     except (ValueError, FileNotFoundError) as exc:
         _fail(f"{out}: {str(exc).splitlines()[0]}")
-    _print_frame(df)
+    _print_frame(df.drop(columns=["warning"]))
+    flagged = df[df["warning"] != ""]
+    for row in flagged.itertuples(index=False):
+        err.print(
+            f"warning: {row.kpi} / {row.parameter}: {row.warning}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if len(flagged):
+        err.print(
+            f"warning: {len(flagged)} of {len(df)} rows are doubtful; raise n (a power of 2) "
+            "or add seeds",
+            highlight=False,
+            markup=False,
+        )
+    _write_tables({"sobol": df}, csv, parquet)
     console.print(f"plot: {sensitivity_plot(df, Path(out) / 'sensitivity.png')}", highlight=False)
+
+
+@app.command()
+def screen(
+    out: Annotated[Path, typer.Argument(help="A batch folder run with a morris design.")],
+    kpi: Annotated[list[str] | None, typer.Option(help="KPI column(s) of summary.parquet.")] = None,
+    top: Annotated[int, typer.Option(min=1, help="Factors printed per KPI.")] = 10,
+    csv: Annotated[Path | None, typer.Option(help="Also write the whole table as CSV.")] = None,
+    parquet: Annotated[
+        Path | None, typer.Option(help="Also write the whole table as Parquet.")
+    ] = None,
+) -> None:
+    """Morris screening: mu* and sigma of each factor's elementary effects on KPIs."""
+    from abm.analysis.sensitivity import morris, morris_plot
+
+    kpis = kpi or ["cn_compute_h100e_end", "us_compute_h100e_end", "peak_lead_time_weeks"]
+    try:
+        df = morris(out, kpis)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(f"{out}: {str(exc).splitlines()[0]}")
+    shown = df[df["rank"] <= top][
+        ["kpi", "rank", "factor", "mu_star", "mu_star_conf", "sigma", "mu", "mu_star_rel"]
+    ]
+    _print_frame(shown)
+    _write_tables({"morris": df}, csv, parquet)
+    console.print(f"plot: {morris_plot(df, Path(out) / 'morris.png')}", highlight=False)
 
 
 @contextmanager

@@ -411,34 +411,19 @@ def estimate_seconds(
     return per_week * weeks * waves
 
 
-def timing_run(scenario: str, weeks: int, seed: int = 1, uncertainty: bool = True) -> float:
-    """Seconds one run of ``scenario`` takes for ``weeks`` weeks in this process.
-
-    The model's stepping only (building included, writing the files not).
-    """
-    import time
-
-    from abm.engine.model import SupplyChainModel
-
-    t0 = time.perf_counter()
-    model = SupplyChainModel.from_scenario(
-        scenario, seed=seed, weeks=weeks, uncertainty=uncertainty
-    )
-    model.run()
-    return time.perf_counter() - t0
-
-
-def plan(spec: BatchSpec, workers: int = 1, timing_weeks: int = 52) -> list[str]:
+def plan(spec: BatchSpec, workers: int = 1, timing_weeks: int | None = None) -> list[str]:
     """What a batch would run, and an estimate of its wall time (``abm batch --dry-run``).
 
     The design's keys are checked against every scenario first (as the batch
-    does); then the first run is timed for ``timing_weeks`` weeks (at most the
-    horizon) and the time scaled to the batch's horizon and runs per worker.
+    does); then the batch's first run is run for real into a temporary folder
+    (building, stepping, writing its files), for ``timing_weeks`` weeks (default:
+    its whole horizon, as a model's later weeks cost more than its first), and
+    that time is scaled to the batch's horizon and runs per worker.
 
     Args:
         spec: The batch spec.
         workers: Worker processes the batch would use.
-        timing_weeks: Weeks of the timing run.
+        timing_weeks: Weeks of the timing run (default: the horizon).
 
     Returns:
         Lines to print.
@@ -446,7 +431,10 @@ def plan(spec: BatchSpec, workers: int = 1, timing_weeks: int = 52) -> list[str]
     Raises:
         BatchError: for a design key that addresses nothing (as the batch would).
     """
-    from abm.runs.batch import check_design
+    import dataclasses
+    import tempfile
+
+    from abm.runs.batch import check_design, run_task
     from abm.scenario import load_scenario
 
     notes: list[str] = []
@@ -454,8 +442,12 @@ def plan(spec: BatchSpec, workers: int = 1, timing_weeks: int = 52) -> list[str]
     tasks = spec.tasks()
     first = tasks[0]
     horizon = spec.weeks or load_scenario(first.scenario).weeks
-    timed = min(timing_weeks, horizon)
-    seconds = timing_run(first.scenario, timed, first.seed, spec.uncertainty)
+    timed = min(timing_weeks or horizon, horizon)
+    with tempfile.TemporaryDirectory(prefix="abm-dry-run-") as tmp:
+        result = run_task(dataclasses.replace(first, weeks=timed), tmp)
+    if result["status"] != "completed":
+        notes.append(f"the timing run failed: {str(result['error']).splitlines()[0]}")
+    seconds = float(result["duration_s"])
     per_run = seconds / timed * horizon
     total = estimate_seconds([seconds], len(tasks), workers, timed, horizon)
     n_points = len({(t.scenario, t.run_id.rsplit("-s", 1)[0]) for t in tasks})
@@ -478,13 +470,13 @@ def plan(spec: BatchSpec, workers: int = 1, timing_weeks: int = 52) -> list[str]
         f"points x {seeds} seed(s)), {horizon} weeks each"
     )
     lines.append(
-        f"timing run: {Path(first.scenario).stem} seed {first.seed}, {timed} weeks in "
-        f"{seconds:.2f} s -> about {per_run:.1f} s per {horizon}-week run"
+        f"timing run: {first.run_id}, {timed} weeks in {seconds:.2f} s (files written)"
+        + (f" -> about {per_run:.1f} s per {horizon}-week run" if timed != horizon else "")
     )
     lines.append(
         f"estimated wall time with --workers {workers}: {_duration(total)} "
-        "(model time scaled linearly from the timing run; writing files and competing "
-        "processes add to it)"
+        f"({math.ceil(len(tasks) / max(1, min(workers, len(tasks))))} runs per worker; "
+        "other processes on the machine add to it)"
     )
     lines.extend(f"note: {n}" for n in notes)
     return lines
