@@ -650,6 +650,58 @@ def screen(
     console.print(f"plot: {morris_plot(df, Path(out) / 'morris.png')}", highlight=False)
 
 
+@app.command()
+def discover(
+    out: Annotated[Path, typer.Argument(help="A batch folder (a design, sweep or sample).")],
+    kpi: Annotated[str, typer.Option(help="KPI the outcome is defined on.")] = (
+        "cn_compute_h100e_end"
+    ),
+    below: Annotated[float | None, typer.Option(help="Cases of interest: KPI below this.")] = None,
+    above: Annotated[float | None, typer.Option(help="Cases of interest: KPI above this.")] = None,
+    min_density: Annotated[
+        float, typer.Option(help="Least density of the box chosen on the trade-off curve.")
+    ] = 0.8,
+    mass_min: Annotated[float, typer.Option(help="Smallest box, as a share of the runs.")] = 0.05,
+    csv: Annotated[
+        Path | None, typer.Option(help="Also write the box and trade-off as CSV (NAME.box.csv...).")
+    ] = None,
+    parquet: Annotated[
+        Path | None, typer.Option(help="Also write the box and trade-off as Parquet.")
+    ] = None,
+) -> None:
+    """Scenario discovery (PRIM, EMA Workbench): which factor ranges lead to the outcome.
+
+    Prints the chosen box (the factors it restricts and their ranges, with
+    coverage and density) and the peeling trajectory (the trade-off curve);
+    draws the curve into OUT/prim_tradeoff.png.
+    """
+    from abm.analysis.discovery import discover as find
+    from abm.analysis.discovery import tradeoff_plot
+
+    if (below is None) == (above is None):
+        _fail("give one of --below X or --above X (the outcome of interest)")
+    threshold = below if below is not None else above
+    assert threshold is not None
+    try:
+        found = find(
+            out,
+            kpi,
+            threshold,
+            "below" if below is not None else "above",
+            min_density=min_density,
+            mass_min=mass_min,
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(f"{out}: {str(exc).splitlines()[0]}")
+    console.print(found.summary(), highlight=False, markup=False, soft_wrap=True)
+    box = found.box
+    _print_frame(box[box["restricted"]] if box["restricted"].any() else box)
+    console.print("trade-off (peeling trajectory):", highlight=False, markup=False)
+    _print_frame(found.tradeoff)
+    _write_tables({"box": found.box, "tradeoff": found.tradeoff}, csv, parquet)
+    console.print(f"plot: {tradeoff_plot(found, Path(out) / 'prim_tradeoff.png')}", highlight=False)
+
+
 @contextmanager
 def _batch_bar(
     label: str, total: int, lazy: bool = False
