@@ -358,27 +358,58 @@ class Design(BaseModel):
         return out
 
 
+class _Declared(BaseModel):
+    """A free parameter of a calibration file (the fields a design needs)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    path: str
+    low: float
+    high: float
+    integer: bool = False
+
+
 def calibration_factors(source: str | Path) -> list[Factor]:
     """Factors from a calibration file's declared free parameters (``search.parameters``).
+
+    The file is the one ``abm calibrate`` reads (validated in full there); here
+    only each parameter's ``path``, ``low``, ``high`` and ``integer`` are read.
 
     Args:
         source: ``calibration`` (the library's ``scenarios/calibration.yaml``) or a path.
 
     Raises:
-        ValueError: one line naming the file, if it cannot be read.
+        ValueError: one line naming the file and field, if it cannot be read.
     """
-    from abm.analysis.calibration import CALIBRATION_FILE, load_search
-    from abm.scenario import ScenarioError
+    from pydantic import ValidationError
 
-    path = CALIBRATION_FILE if str(source) == "calibration" else Path(source)
+    from abm.scenario import SCENARIO_DIR, ScenarioError, read_yaml
+
+    path = SCENARIO_DIR / "calibration.yaml" if str(source) == "calibration" else Path(source)
+    if not path.is_file():
+        raise ValueError(f"factors_from: {path}: no such calibration file")
     try:
-        spec, _ = load_search(path)
+        data = read_yaml(path)
     except ScenarioError as exc:
         raise ValueError(f"factors_from: {exc}") from None
-    return [
-        Factor(key=p.path, range=(p.low, p.high), integer=p.integer, role="uncertainty")
-        for p in spec.parameters
-    ]
+    items = (data.get("search") or {}).get("parameters") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ValueError(f"factors_from: {path}: expected a list search.parameters")
+    out = []
+    for i, item in enumerate(items):
+        try:
+            p = _Declared.model_validate(item)
+            out.append(
+                Factor(key=p.path, range=(p.low, p.high), integer=p.integer, role="uncertainty")
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first["loc"])
+            raise ValueError(
+                f"factors_from: {path}: search.parameters[{i}]{'.' + where if where else ''}: "
+                f"{first['msg'].removeprefix('Value error, ')}"
+            ) from None
+    return out
 
 
 def describe(design: Design) -> list[tuple[str, str, str, str]]:
