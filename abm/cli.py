@@ -146,7 +146,11 @@ def scenarios_show(name: str) -> None:
         sc = load_scenario(name)
     except ScenarioError as exc:
         _fail(str(exc))
-    console.print(yaml.safe_dump(sc.model_dump(mode="json"), sort_keys=False), highlight=False)
+    # written as is: Rich would wrap long lines at the console width (80 when piped)
+    # and read [brackets] as markup, leaving invalid YAML
+    sys.stdout.write(
+        yaml.safe_dump(sc.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    )
 
 
 @scenarios_app.command("validate")
@@ -1001,15 +1005,23 @@ def logs_summary(
     by: Annotated[str, typer.Option(help="agent, family or region")] = "family",
     csv: Annotated[bool, typer.Option(help="CSV on standard output.")] = False,
     timeout: TimeoutOption = LOG_TIMEOUT_S,
+    scenario: Annotated[
+        list[str] | None, typer.Option(help="Only the runs of this scenario (repeatable).")
+    ] = None,
+    run: Annotated[list[str] | None, typer.Option(help="Only this run_id (repeatable).")] = None,
 ) -> None:
-    """Counts and volumes by event type per agent, family or region."""
-    from abm.analysis.logs import fetch, summary_sql
+    """Counts and volumes by event type per agent, family or region.
+
+    Runs of several scenarios are summarised per scenario (first column), never pooled.
+    """
+    from abm.analysis.logs import connect, fetch, scenario_names, summary_sql
 
     if by not in ("agent", "family", "region"):
         _fail(f"--by: expected agent, family or region, got {by!r}")
     with _logs_errors(ctx.obj):
-        con = _connect(ctx, timeout)
-        _emit(con, fetch(con, summary_sql(by)), csv, None)
+        con = connect(ctx.obj, timeout, scenarios=scenario, runs=run)
+        per_scenario = len(scenario_names(con)) > 1
+        _emit(con, fetch(con, summary_sql(by, per_scenario)), csv, None)
 
 
 @logs_app.command("query")
@@ -1064,12 +1076,32 @@ def logs_report(
     dest: Annotated[
         Path | None, typer.Option(help="Folder for index.html (default OUT/report).")
     ] = None,
+    scenario: Annotated[
+        list[str] | None, typer.Option(help="Only the runs of this scenario (repeatable).")
+    ] = None,
+    run: Annotated[list[str] | None, typer.Option(help="Only this run_id (repeatable).")] = None,
 ) -> None:
-    """A self-contained HTML report (heat map, flows, denials, rationing, traces)."""
+    """A self-contained HTML report (heat map, flows, denials, rationing, traces).
+
+    A batch's figures are means over the selected runs; if they hold several
+    scenarios, the page (and this command) says they are pooled.
+    """
+    from abm.analysis.logs import connect, scenario_names
     from abm.analysis.report import write_report
 
     with _logs_errors(ctx.obj):
-        path = write_report(ctx.obj, dest)
+        con = connect(ctx.obj, scenarios=scenario, runs=run)
+        names = scenario_names(con)
+        con.close()
+        path = write_report(ctx.obj, dest, scenarios=scenario, runs=run)
+    if len(names) > 1:
+        err.print(
+            f"note: the report pools {len(names)} scenarios ({', '.join(names)}); "
+            "--scenario NAME reports one",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     console.print(f"wrote {path}", highlight=False)
 
 
