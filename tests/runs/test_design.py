@@ -240,3 +240,23 @@ def test_a_design_fixes_the_uncertainty_it_sets_and_a_sweep_is_warned(tmp_path):
     notes.clear()
     check_design(sweep, notes.append)
     assert any("redraws it per seed, so its values have no effect" in n for n in notes)
+
+
+def test_a_design_gives_identical_results_in_a_pool_or_not(tmp_path):
+    design = {
+        "method": "lhs",
+        "n": 3,
+        "seed": 5,
+        "factors": [
+            {"key": "scenario", "values": ["baseline", "no_controls"]},
+            {"key": "world.foundries[SMIC].nodes[0].yield_fraction", "range": [0.3, 0.8]},
+            {"key": "enforcement", "range": [0.0, 1.0]},
+        ],
+    }
+    spec = BatchSpec.model_validate({"seeds": 2, "weeks": 3, "design": design})
+    inline = run_batch(spec, tmp_path / "inline", workers=1)
+    pool = run_batch(spec, tmp_path / "pool", workers=2)
+    for run_id, entry in inline.manifest["runs"].items():
+        assert entry["kpis"] == pool.manifest["runs"][run_id]["kpis"]
+        assert entry["factors"] == pool.manifest["runs"][run_id]["factors"]
+    assert inline.manifest["spec_hash"] == pool.manifest["spec_hash"]
