@@ -351,7 +351,11 @@ def batch(
     as well is an error (exit 2).
 
     Sweep keys are checked against every scenario before the first run; a [Name]
-    that matches no item is an error.
+    that matches no item is an error. A spec's design: section names factors and a
+    sampler (full_factorial, lhs, saltelli, morris; see docs/policy_analysis.md).
+
+    --dry-run checks the design, prints the number of runs and an estimated time
+    from one timed run, and runs nothing else.
 
     The folder is locked while a batch writes it (OUT/batch.lock).
 

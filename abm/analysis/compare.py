@@ -107,7 +107,8 @@ def runs_table(out: str | Path) -> pd.DataFrame:
     Returns:
         Columns ``run_id``, ``scenario`` (stem of the scenario name), ``seed``,
         ``point`` (index of the design point, 0 without a design), one
-        ``param:<key.path>`` column per design parameter, then one column per KPI.
+        ``param:<key.path>`` column per design parameter, one ``factor:<name>``
+        column per factor of a ``design:`` batch, then one column per KPI.
 
     Raises:
         ValueError: if ``out`` is not a batch folder or holds no completed run.
