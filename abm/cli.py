@@ -965,6 +965,8 @@ def _print_frame(df) -> None:
     On a terminal the table fits the window; piped, it is as wide as it needs
     (no 80-column wrapping).
     """
+    from rich.console import Console
+    from rich.table import Table
     from rich.text import Text
 
     table = Table()
