@@ -38,7 +38,9 @@ EXIT_INTERRUPTED = 130
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape  # the message is data: "[nan, 1]" is not a style tag
+
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -144,7 +146,11 @@ def scenarios_show(name: str) -> None:
         sc = load_scenario(name)
     except ScenarioError as exc:
         _fail(str(exc))
-    console.print(yaml.safe_dump(sc.model_dump(mode="json"), sort_keys=False), highlight=False)
+    # written as is: Rich would wrap long lines at the console width (80 when piped)
+    # and read [brackets] as markup, leaving invalid YAML
+    sys.stdout.write(
+        yaml.safe_dump(sc.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    )
 
 
 @scenarios_app.command("validate")
@@ -330,6 +336,14 @@ def batch(
             "put uncertainty: false in the file).",
         ),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check the design, print the number of runs and an estimated time "
+            "(from one short timing run); run nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Run scenarios x seeds x sweeps, locally or on Dask; exit 1 if some runs failed.
 
@@ -337,7 +351,11 @@ def batch(
     as well is an error (exit 2).
 
     Sweep keys are checked against every scenario before the first run; a [Name]
-    that matches no item is an error.
+    that matches no item is an error. A spec's design: section names factors and a
+    sampler (full_factorial, lhs, saltelli, morris; see docs/policy_analysis.md).
+
+    --dry-run checks the design, prints the number of runs and an estimated time
+    from one timed run, and runs nothing else.
 
     The folder is locked while a batch writes it (OUT/batch.lock).
 
@@ -391,6 +409,12 @@ def batch(
             )
         for name in bspec.scenarios:
             load_scenario(name)  # fail fast on a bad scenario, before any worker starts
+        if dry_run:
+            from abm.runs.design import plan
+
+            for line in plan(bspec, workers):
+                console.print(line, highlight=False, markup=False, soft_wrap=True)
+            return
         total = len(bspec.tasks())
         with _batch_bar("batch", total, lazy=True) as progress:
             result = run_batch(
@@ -478,10 +502,42 @@ def compare(
     dest: Annotated[
         Path | None, typer.Option(help="Folder for PNG/HTML (default OUT/compare).")
     ] = None,
+    by: Annotated[
+        str,
+        typer.Option(
+            help="scenario (each scenario vs the baseline), point (KPIs per design point) "
+            "or factor (main effects and paired differences per factor)."
+        ),
+    ] = "scenario",
+    kpi: Annotated[
+        list[str] | None, typer.Option(help="KPI column(s) (default: all; repeatable).")
+    ] = None,
+    reference: Annotated[
+        list[str] | None,
+        typer.Option(help="factor=level the paired differences are taken against (--by factor)."),
+    ] = None,
+    csv: Annotated[
+        Path | None,
+        typer.Option(help="Also write each table printed as CSV (several: NAME.TABLE.csv)."),
+    ] = None,
+    parquet: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write each table printed as Parquet (several: NAME.TABLE.parquet)."
+        ),
+    ] = None,
 ) -> None:
-    """Scenario bands (median, 5-95 %), KPI differences vs the baseline, fan charts."""
-    from abm.analysis.compare import compare_report, kpi_table
+    """Scenario bands (median, 5-95 %), KPI differences vs the baseline, fan charts.
 
+    --by point prints KPIs per design point; --by factor prints each factor's main
+    effects and its paired differences (same seed, every other factor equal) with
+    5-95 % bands. --csv/--parquet write the full tables printed.
+    """
+    from abm.analysis.compare import compare_report, kpi_table
+    from abm.analysis.factors import by_point, main_effects, paired_effects
+
+    if by not in ("scenario", "point", "factor"):
+        _fail(f"--by: expected scenario, point or factor, got {by!r}")
     metrics: list[tuple[str, str]] | None = None
     if metric:
         try:
@@ -490,35 +546,64 @@ def compare(
             metrics = [(m[0], m[1]) for m in pairs]
         except AssertionError:
             _fail("--metric: expected name:scope, e.g. compute_stock_h100e:CN")
+    refs: dict[str, str] = {}
+    for item in reference or []:
+        name, eq, level = item.partition("=")
+        if not eq or not name or not level:
+            _fail(f"--reference {item!r}: expected factor=level")
+        refs[name] = level
+    tables: dict[str, object] = {}
+    path = None
     try:
-        table = kpi_table(out, baseline)
-        path = compare_report(out, metrics, dest, baseline)
+        if by == "scenario":
+            table = kpi_table(out, baseline)
+            if kpi:
+                table = table[table["kpi"].isin(kpi)]
+                if table.empty:
+                    _fail(f"--kpi: no KPI {kpi} in {out}")
+            path = compare_report(out, metrics, dest, baseline)
+            tables["kpis"] = table
+        elif by == "point":
+            tables["points"] = by_point(out, kpi)
+        else:
+            tables["main_effects"] = main_effects(out, kpi)
+            tables["paired"] = paired_effects(out, kpi, refs)
     except (ValueError, FileNotFoundError) as exc:
         _fail(f"{out}: {str(exc).splitlines()[0]}")
-    shown = table[
-        [
-            "scenario",
-            "kpi",
-            "scenario_median",
-            "baseline_median",
-            "paired_diff_median",
-            "paired_diff_p05",
-            "paired_diff_p95",
-        ]
-    ]
-    t = Table(*shown.columns)
-    for row in shown.itertuples(index=False):
-        t.add_row(*[_cell(v) for v in row])
-    console.print(t)
-    console.print(f"fan charts and table: {path}", highlight=False)
+    for name, df in tables.items():
+        shown = df
+        if name == "kpis":
+            shown = df[  # type: ignore[index]
+                [
+                    "scenario",
+                    "kpi",
+                    "scenario_median",
+                    "baseline_median",
+                    "paired_diff_median",
+                    "paired_diff_p05",
+                    "paired_diff_p95",
+                ]
+            ]
+        if len(tables) > 1:
+            console.print(f"\n{name}", highlight=False, markup=False)
+        _print_frame(shown)
+    _write_tables(tables, csv, parquet)
+    if path is not None:
+        console.print(f"fan charts and table: {path}", highlight=False)
 
 
 @app.command()
 def sensitivity(
     out: Annotated[Path, typer.Argument(help="A batch folder run with a saltelli design.")],
     kpi: Annotated[list[str] | None, typer.Option(help="KPI column(s) of summary.parquet.")] = None,
+    csv: Annotated[Path | None, typer.Option(help="Also write the table as CSV.")] = None,
+    parquet: Annotated[Path | None, typer.Option(help="Also write the table as Parquet.")] = None,
 ) -> None:
-    """Sobol indices (first-order and total, 95 % CI) of KPIs over the design's parameters."""
+    """Sobol indices (first-order and total, 95 % bootstrap CI, n/2 check) of KPIs.
+
+    A warning line is printed for every index outside [0, 1], with a CI wider
+    than itself, or that moved more than its CI between n/2 and n base samples.
+    """
     from abm.analysis.sensitivity import sensitivity as sobol
     from abm.analysis.sensitivity import sensitivity_plot
 
@@ -527,11 +612,102 @@ def sensitivity(
         df = sobol(out, kpis)
     except (ValueError, FileNotFoundError) as exc:
         _fail(f"{out}: {str(exc).splitlines()[0]}")
-    t = Table(*[str(c) for c in df.columns])
-    for row in df.itertuples(index=False):
-        t.add_row(*[_cell(v) for v in row])
-    console.print(t)
+    _print_frame(df.drop(columns=["warning"]))
+    flagged = df[df["warning"] != ""]
+    for row in flagged.itertuples(index=False):
+        err.print(
+            f"warning: {row.kpi} / {row.parameter}: {row.warning}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if len(flagged):
+        err.print(
+            f"warning: {len(flagged)} of {len(df)} rows are doubtful; raise n (a power of 2) "
+            "or add seeds",
+            highlight=False,
+            markup=False,
+        )
+    _write_tables({"sobol": df}, csv, parquet)
     console.print(f"plot: {sensitivity_plot(df, Path(out) / 'sensitivity.png')}", highlight=False)
+
+
+@app.command()
+def screen(
+    out: Annotated[Path, typer.Argument(help="A batch folder run with a morris design.")],
+    kpi: Annotated[list[str] | None, typer.Option(help="KPI column(s) of summary.parquet.")] = None,
+    top: Annotated[int, typer.Option(min=1, help="Factors printed per KPI.")] = 10,
+    csv: Annotated[Path | None, typer.Option(help="Also write the whole table as CSV.")] = None,
+    parquet: Annotated[
+        Path | None, typer.Option(help="Also write the whole table as Parquet.")
+    ] = None,
+) -> None:
+    """Morris screening: mu* and sigma of each factor's elementary effects on KPIs."""
+    from abm.analysis.sensitivity import morris, morris_plot
+
+    kpis = kpi or ["cn_compute_h100e_end", "us_compute_h100e_end", "peak_lead_time_weeks"]
+    try:
+        df = morris(out, kpis)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(f"{out}: {str(exc).splitlines()[0]}")
+    shown = df[df["rank"] <= top][
+        ["kpi", "rank", "factor", "mu_star", "mu_star_conf", "sigma", "mu", "mu_star_rel"]
+    ]
+    _print_frame(shown)
+    _write_tables({"morris": df}, csv, parquet)
+    console.print(f"plot: {morris_plot(df, Path(out) / 'morris.png')}", highlight=False)
+
+
+@app.command()
+def discover(
+    out: Annotated[Path, typer.Argument(help="A batch folder (a design, sweep or sample).")],
+    kpi: Annotated[str, typer.Option(help="KPI the outcome is defined on.")] = (
+        "cn_compute_h100e_end"
+    ),
+    below: Annotated[float | None, typer.Option(help="Cases of interest: KPI below this.")] = None,
+    above: Annotated[float | None, typer.Option(help="Cases of interest: KPI above this.")] = None,
+    min_density: Annotated[
+        float, typer.Option(help="Least density of the box chosen on the trade-off curve.")
+    ] = 0.8,
+    mass_min: Annotated[float, typer.Option(help="Smallest box, as a share of the runs.")] = 0.05,
+    csv: Annotated[
+        Path | None, typer.Option(help="Also write the box and trade-off as CSV (NAME.box.csv...).")
+    ] = None,
+    parquet: Annotated[
+        Path | None, typer.Option(help="Also write the box and trade-off as Parquet.")
+    ] = None,
+) -> None:
+    """Scenario discovery (PRIM, EMA Workbench): which factor ranges lead to the outcome.
+
+    Prints the chosen box (the factors it restricts and their ranges, with
+    coverage and density) and the peeling trajectory (the trade-off curve);
+    draws the curve into OUT/prim_tradeoff.png.
+    """
+    from abm.analysis.discovery import discover as find
+    from abm.analysis.discovery import tradeoff_plot
+
+    if (below is None) == (above is None):
+        _fail("give one of --below X or --above X (the outcome of interest)")
+    threshold = below if below is not None else above
+    assert threshold is not None
+    try:
+        found = find(
+            out,
+            kpi,
+            threshold,
+            "below" if below is not None else "above",
+            min_density=min_density,
+            mass_min=mass_min,
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(f"{out}: {str(exc).splitlines()[0]}")
+    console.print(found.summary(), highlight=False, markup=False, soft_wrap=True)
+    box = found.box
+    _print_frame(box[box["restricted"]] if box["restricted"].any() else box)
+    console.print("trade-off (peeling trajectory):", highlight=False, markup=False)
+    _print_frame(found.tradeoff)
+    _write_tables({"box": found.box, "tradeoff": found.tradeoff}, csv, parquet)
+    console.print(f"plot: {tradeoff_plot(found, Path(out) / 'prim_tradeoff.png')}", highlight=False)
 
 
 @contextmanager
@@ -755,10 +931,7 @@ def _emit(con, table, csv: bool, parquet: Path | None) -> None:
     if csv:
         df.to_csv(sys.stdout, index=False)
     else:
-        out = Table(*[str(c) for c in df.columns])
-        for row in df.itertuples(index=False):
-            out.add_row(*[_cell(v) for v in row])
-        console.print(out)
+        _print_frame(df)
 
 
 def _write_parquet(table, path: Path) -> None:
@@ -786,6 +959,44 @@ def _refuse_log_file(out: Path, path: Path) -> None:
             _fail(f"--parquet {path}: is a log file of {run}; choose another file")
 
 
+def _print_frame(df) -> None:
+    """Print a data frame as a table: cells literal (no markup, no emoji codes), never cut.
+
+    On a terminal the table fits the window; piped, it is as wide as it needs
+    (no 80-column wrapping).
+    """
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table()
+    for c in df.columns:
+        table.add_column(Text(str(c)))
+    for row in df.itertuples(index=False):
+        table.add_row(*[Text(_cell(v)) for v in row])
+    if console.is_terminal:
+        console.print(table)
+    else:
+        Console(width=100_000, emoji=False, markup=False, highlight=False).print(table)
+
+
+def _write_tables(tables: dict, csv: Path | None, parquet: Path | None) -> None:
+    """Write each table to ``csv`` / ``parquet`` (several: the table name before the suffix)."""
+    from abm.analysis.factors import table_paths, write_table
+
+    for target in (csv, parquet):
+        if target is None:
+            continue
+        for name, where in table_paths(target, list(tables)).items():
+            if target is parquet and where.suffix.lower() == ".csv":
+                _fail(f"--parquet {target}: give a .parquet file name")
+            try:
+                write_table(tables[name], where)
+            except (ValueError, OSError) as exc:
+                _fail(f"--{'csv' if target is csv else 'parquet'} {where}: {exc}")
+            console.print(f"wrote {where}", highlight=False, markup=False)
+
+
 def _cell(value: object) -> str:
     """A table cell: thousands separators for numbers, dates without midnight."""
     if isinstance(value, float):
@@ -800,15 +1011,23 @@ def logs_summary(
     by: Annotated[str, typer.Option(help="agent, family or region")] = "family",
     csv: Annotated[bool, typer.Option(help="CSV on standard output.")] = False,
     timeout: TimeoutOption = LOG_TIMEOUT_S,
+    scenario: Annotated[
+        list[str] | None, typer.Option(help="Only the runs of this scenario (repeatable).")
+    ] = None,
+    run: Annotated[list[str] | None, typer.Option(help="Only this run_id (repeatable).")] = None,
 ) -> None:
-    """Counts and volumes by event type per agent, family or region."""
-    from abm.analysis.logs import fetch, summary_sql
+    """Counts and volumes by event type per agent, family or region.
+
+    Runs of several scenarios are summarised per scenario (first column), never pooled.
+    """
+    from abm.analysis.logs import connect, fetch, scenario_names, summary_sql
 
     if by not in ("agent", "family", "region"):
         _fail(f"--by: expected agent, family or region, got {by!r}")
     with _logs_errors(ctx.obj):
-        con = _connect(ctx, timeout)
-        _emit(con, fetch(con, summary_sql(by)), csv, None)
+        con = connect(ctx.obj, timeout, scenarios=scenario, runs=run)
+        per_scenario = len(scenario_names(con)) > 1
+        _emit(con, fetch(con, summary_sql(by, per_scenario)), csv, None)
 
 
 @logs_app.command("query")
@@ -863,12 +1082,32 @@ def logs_report(
     dest: Annotated[
         Path | None, typer.Option(help="Folder for index.html (default OUT/report).")
     ] = None,
+    scenario: Annotated[
+        list[str] | None, typer.Option(help="Only the runs of this scenario (repeatable).")
+    ] = None,
+    run: Annotated[list[str] | None, typer.Option(help="Only this run_id (repeatable).")] = None,
 ) -> None:
-    """A self-contained HTML report (heat map, flows, denials, rationing, traces)."""
+    """A self-contained HTML report (heat map, flows, denials, rationing, traces).
+
+    A batch's figures are means over the selected runs; if they hold several
+    scenarios, the page (and this command) says they are pooled.
+    """
+    from abm.analysis.logs import connect, scenario_names
     from abm.analysis.report import write_report
 
     with _logs_errors(ctx.obj):
-        path = write_report(ctx.obj, dest)
+        con = connect(ctx.obj, scenarios=scenario, runs=run)
+        names = scenario_names(con)
+        con.close()
+        path = write_report(ctx.obj, dest, scenarios=scenario, runs=run)
+    if len(names) > 1:
+        err.print(
+            f"note: the report pools {len(names)} scenarios ({', '.join(names)}); "
+            "--scenario NAME reports one",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     console.print(f"wrote {path}", highlight=False)
 
 

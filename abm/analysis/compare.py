@@ -77,6 +77,10 @@ def _manifest(out: str | Path) -> dict[str, Any]:
 
 def _n_points(spec: dict[str, Any]) -> int:
     """Number of design points of a batch spec (as :meth:`BatchSpec.points` makes them)."""
+    if spec.get("design"):
+        from abm.runs.design import Design
+
+        return Design.model_validate(spec["design"]).size()
     sample = spec.get("sample")
     if sample:
         k = len(sample["ranges"])
@@ -103,7 +107,8 @@ def runs_table(out: str | Path) -> pd.DataFrame:
     Returns:
         Columns ``run_id``, ``scenario`` (stem of the scenario name), ``seed``,
         ``point`` (index of the design point, 0 without a design), one
-        ``param:<key.path>`` column per design parameter, then one column per KPI.
+        ``param:<key.path>`` column per design parameter, one ``factor:<name>``
+        column per factor of a ``design:`` batch, then one column per KPI.
 
     Raises:
         ValueError: if ``out`` is not a batch folder or holds no completed run.
@@ -127,6 +132,7 @@ def runs_table(out: str | Path) -> pd.DataFrame:
                 "seed": int(run["seed"]),
                 "point": point,
                 **{f"param:{k}": v for k, v in (run.get("params") or {}).items()},
+                **{f"factor:{k}": v for k, v in (run.get("factors") or {}).items()},
                 **{k: (np.nan if v is None else v) for k, v in run["kpis"].items()},
             }
         )
@@ -136,7 +142,9 @@ def runs_table(out: str | Path) -> pd.DataFrame:
 
 
 def _kpi_columns(runs: pd.DataFrame) -> list[str]:
-    return [c for c in runs.columns if c not in _KEY_COLUMNS and not c.startswith("param:")]
+    return [
+        c for c in runs.columns if c not in _KEY_COLUMNS and not c.startswith(("param:", "factor:"))
+    ]
 
 
 # ------------------------------------------------------------------ bands
@@ -248,10 +256,14 @@ def kpi_table(out: str | Path, baseline: str = "baseline") -> pd.DataFrame:
     if not others:
         raise ValueError(f"{out}: only the baseline scenario {baseline!r}; nothing to compare")
     kpis = _kpi_columns(runs)
-    base = runs[runs["scenario"] == baseline].set_index(["point", "seed"])[kpis]
+    # a design whose factor picks the scenario numbers its points across scenarios:
+    # pair by the other factors' values instead of the point
+    other = [c for c in runs.columns if c.startswith("factor:") and c != "factor:scenario"]
+    keys = [*other, "seed"] if "factor:scenario" in runs.columns else ["point", "seed"]
+    base = runs[runs["scenario"] == baseline].set_index(keys)[kpis]
     rows = []
     for scenario in others:
-        this = runs[runs["scenario"] == scenario].set_index(["point", "seed"])[kpis]
+        this = runs[runs["scenario"] == scenario].set_index(keys)[kpis]
         common = this.index.intersection(base.index)
         diff = this.loc[common] - base.loc[common]
         for kpi in kpis:
@@ -320,9 +332,9 @@ def _html_table(df: pd.DataFrame, css_class: str) -> str:
             for v in row
         )
         body.append(f"<tr>{cells}</tr>")
-    return (
-        f'<table class="{css_class}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
+    return (  # wide tables scroll sideways, with the first column and the header kept in view
+        f'<div class="table-wrap"><table class="{css_class}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
@@ -411,6 +423,19 @@ def fan_charts(
             "KPI medians per scenario:</p>" + _html_table(_kpi_medians(out), "kpi-table")
         )
 
+    factor_html = ""
+    if any(c.startswith(("factor:", "param:")) for c in runs_table(out).columns):
+        from abm.analysis.factors import main_effects, paired_effects
+
+        factor_html = (
+            "<h2>Factors</h2><p class='note'>Main effects: the KPI over all runs at each "
+            "level of a factor (numeric factors with many values in quantile bins).</p>"
+            + _html_table(main_effects(out), "kpi-table")
+            + "<p class='note'>Paired differences: runs that share the seed and every other "
+            "factor's value, this level minus the reference level; p05-p95 across pairs.</p>"
+            + _html_table(paired_effects(out), "kpi-table")
+        )
+
     manifest = _manifest(out)
     statuses = [r.get("status") for r in manifest.get("runs", {}).values()]
     spec = manifest.get("spec", {})
@@ -426,7 +451,7 @@ def fan_charts(
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
         f"<h1>{escape(title)}</h1><p>{info}</p>"
-        f"<h2>KPIs</h2>{kpi_html}<h2>Fan charts</h2>{''.join(figures)}</body></html>\n"
+        f"<h2>KPIs</h2>{kpi_html}{factor_html}<h2>Fan charts</h2>{''.join(figures)}</body></html>\n"
     )
     page_path = dest / HTML_NAME
     atomic_write_bytes(page_path, page.encode("utf-8"))

@@ -23,7 +23,12 @@ nav a { margin-right: 1em; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
 th { background: #f3f3f3; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+div.table-wrap { overflow-x: auto; max-width: 100%; }
+div.table-wrap table { font-size: 0.8em; }
+div.table-wrap th { position: sticky; top: 0; white-space: nowrap; }
+div.table-wrap td:first-child, div.table-wrap th:first-child { position: sticky; left: 0;
+       background: #fff; }
 figure { margin: 1em 0; }
 figure img { max-width: 100%; height: auto; }
 figcaption, p.note { color: #555; font-size: 0.9em; }

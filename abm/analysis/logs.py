@@ -185,6 +185,36 @@ def _load_runs(out: str | Path) -> list[tuple[Path, dict[str, Any]]]:
     return loaded
 
 
+def select_runs(
+    out: str | Path,
+    loaded: list[tuple[Path, dict[str, Any]]],
+    scenarios: Sequence[str] | None = None,
+    runs: Sequence[str] | None = None,
+) -> list[tuple[Path, dict[str, Any]]]:
+    """The runs of ``loaded`` of the given scenarios and run ids (all when None).
+
+    Raises:
+        ResultsError: for a scenario or run id that matches no run (listing those there are).
+    """
+    kept = loaded
+    if scenarios:
+        known = sorted({str(m.get("scenario")) for _, m in loaded})
+        missing = [s for s in scenarios if s not in known]
+        if missing:
+            raise ResultsError(
+                f"{out}: no run of scenario {missing[0]!r} (scenarios: {', '.join(known)})"
+            )
+        kept = [(r, m) for r, m in kept if str(m.get("scenario")) in set(scenarios)]
+    if runs:
+        ids = [str(m.get("run_id")) for _, m in kept]
+        missing = [r for r in runs if r not in ids]
+        if missing:
+            shown = ", ".join(ids[:8]) + (", ..." if len(ids) > 8 else "")
+            raise ResultsError(f"{out}: no run {missing[0]!r} in the selection (runs: {shown})")
+        kept = [(r, m) for r, m in kept if str(m.get("run_id")) in set(runs)]
+    return kept
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
     """A run's manifest, checked: a JSON object whose fields have their documented types.
 
@@ -461,7 +491,10 @@ def _literal(text: str) -> str:
 
 
 def connect(
-    out: str | Path, timeout: float | None = DEFAULT_TIMEOUT_S
+    out: str | Path,
+    timeout: float | None = DEFAULT_TIMEOUT_S,
+    scenarios: Sequence[str] | None = None,
+    runs: Sequence[str] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory, sandboxed DuckDB connection over the logs of the run(s) in ``out``.
 
@@ -472,11 +505,14 @@ def connect(
     Args:
         out: A run folder or a folder of runs (a batch).
         timeout: Time limit of each statement in seconds; ``None`` or 0 for none.
+        scenarios: Keep only the runs of these scenarios (names as in the runs' manifests).
+        runs: Keep only these run ids.
 
     Raises:
-        ResultsError: when the folder, a manifest or a Parquet file cannot be read.
+        ResultsError: when the folder, a manifest or a Parquet file cannot be read,
+            or when the selection keeps no run (naming what there is).
     """
-    loaded = _load_runs(out)
+    loaded = select_runs(out, _load_runs(out), scenarios, runs)
     files = {name: [Path(os.path.abspath(run / name)) for run, _ in loaded] for name in TABLES}
     urls = {name: [LogFiles.url(f) for f in files[name]] for name in TABLES}
     served = [f for name in TABLES for f in files[name]]
@@ -695,24 +731,49 @@ def _one_line(error: BaseException) -> str:
     return lines[0]
 
 
-def summary_sql(by: str = "family") -> str:
-    """The statement behind :func:`summary`."""
+def summary_sql(by: str = "family", per_scenario: bool = False) -> str:
+    """The statement behind :func:`summary`.
+
+    Rows are ordered completely (ties in ``events`` by event name), so two
+    calls print the same table. With ``per_scenario`` the first column is the
+    scenario and nothing is pooled across scenarios.
+    """
     if by not in ("agent", "family", "region"):
         raise ValueError("by must be agent, family or region")
+    if per_scenario:
+        return (
+            f"SELECT r.scenario, e.{by}, e.event, count(*) AS events, "
+            f"sum(e.quantity) AS quantity, count(DISTINCT e.run_id) AS runs "
+            f"FROM events AS e JOIN runs AS r USING (run_id) "
+            f"GROUP BY r.scenario, e.{by}, e.event ORDER BY r.scenario, e.{by}, events DESC, "
+            f"e.event"
+        )
     return (
         f"SELECT {by}, event, count(*) AS events, sum(quantity) AS quantity, "
         f"count(DISTINCT run_id) AS runs FROM events GROUP BY {by}, event "
-        f"ORDER BY {by}, events DESC"
+        f"ORDER BY {by}, events DESC, event"
     )
 
 
-def summary(con: duckdb.DuckDBPyConnection, by: str = "family") -> duckdb.DuckDBPyRelation:
+def scenario_names(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The scenarios of the connection's runs, sorted."""
+    rows = con.execute("SELECT DISTINCT scenario FROM runs ORDER BY 1").fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def summary(
+    con: duckdb.DuckDBPyConnection, by: str = "family", per_scenario: bool | None = None
+) -> duckdb.DuckDBPyRelation:
     """Counts and volumes by event type, per ``agent``, ``family`` or ``region``.
 
     Volumes are summed ``quantity`` (units for orders, shipments, deliveries,
     denials; H100e or USD where the event says so — see ``EVENT_TYPES``).
+    ``per_scenario`` (default: when the runs hold several scenarios) adds the
+    scenario as the first column, so scenarios are never pooled silently.
     """
-    return con.sql(summary_sql(by))
+    if per_scenario is None:
+        per_scenario = len(scenario_names(con)) > 1
+    return con.sql(summary_sql(by, per_scenario))
 
 
 # ------------------------------------------------------------------ trace

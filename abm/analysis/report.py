@@ -50,6 +50,7 @@ class _Report:
     con: duckdb.DuckDBPyConnection
     n_runs: int
     charts: dict[str, bytes] = field(default_factory=dict)
+    scenarios: list[str] = field(default_factory=list)
 
     @property
     def batch(self) -> bool:
@@ -118,8 +119,28 @@ def _regions(found: Iterable[str]) -> list[str]:
     return [r for r in REGION_ORDER if r in found] + sorted(found - set(REGION_ORDER))
 
 
+def _pooled(rep: _Report) -> str:
+    """What a batch's means are taken over, naming pooled scenarios."""
+    if len(rep.scenarios) > 1:
+        return (
+            f"{rep.n_runs} runs of {len(rep.scenarios)} scenarios pooled "
+            f"({', '.join(rep.scenarios)})"
+        )
+    return f"{rep.n_runs} runs"
+
+
 def _mean_note(rep: _Report) -> str:
-    return f" Means over the batch's {rep.n_runs} runs." if rep.batch else ""
+    return f" Means over the batch's {_pooled(rep)}." if rep.batch else ""
+
+
+def _pool_warning(rep: _Report) -> str:
+    if len(rep.scenarios) < 2:
+        return ""
+    return (
+        f"<p class='error'>These figures pool {_pooled(rep)}: a mean mixes different "
+        "policies. Report one scenario with <code>abm logs OUT report --scenario NAME</code>."
+        "</p>"
+    )
 
 
 # ------------------------------------------------------------------ sections
@@ -195,7 +216,7 @@ def _heatmap_section(rep: _Report) -> str:
     fig.colorbar(
         im, ax=ax, location="bottom", shrink=0.4, aspect=40, pad=0.01, label="shortage ratio"
     )
-    scope = f"mean over {rep.n_runs} runs for the same agent and week" if rep.batch else "one run"
+    scope = f"mean over {_pooled(rep)} for the same agent and week" if rep.batch else "one run"
     alt = (
         f"Shortage ratio by agent and week ({scope}); rows grouped by family and region; "
         "green 0 (no shortage) to red 1; grey: no value."
@@ -505,13 +526,25 @@ SECTIONS = (
 """Section ids (stable anchors) and titles, in page order."""
 
 
-def write_report(out: str | Path, dest: str | Path | None = None, top: int = 5) -> Path:
+def write_report(
+    out: str | Path,
+    dest: str | Path | None = None,
+    top: int = 5,
+    scenarios: Sequence[str] | None = None,
+    runs: Sequence[str] | None = None,
+) -> Path:
     """Write an HTML report of the run or batch in ``out``.
+
+    A batch's figures are means over its runs; runs of several scenarios are
+    pooled only with a warning at the top of the page and in every mean's
+    note (select one with ``scenarios``).
 
     Args:
         out: A run folder or a batch folder holding runs below it.
         dest: Folder for ``index.html`` and the charts (default ``<out>/report``).
         top: How many of the agents most short to list and trace.
+        scenarios: Report only the runs of these scenarios.
+        runs: Report only these run ids.
 
     Returns:
         The path of ``index.html``.
@@ -520,10 +553,14 @@ def write_report(out: str | Path, dest: str | Path | None = None, top: int = 5) 
         ResultsError: when ``out`` is missing or holds no readable run.
     """
     out = Path(out)
-    con = connect(out)
+    con = connect(out, scenarios=scenarios, runs=runs)
     try:
         n_runs = _value(con, "SELECT count(*) FROM runs")
-        rep = _Report(con, n_runs)
+        names = [
+            str(r[0])
+            for r in con.execute("SELECT DISTINCT scenario FROM runs ORDER BY 1").fetchall()
+        ]
+        rep = _Report(con, n_runs, scenarios=names)
         bodies = {
             "runs": _runs_section(rep),
             "shortage-heatmap": _heatmap_section(rep),
@@ -549,7 +586,8 @@ def write_report(out: str | Path, dest: str | Path | None = None, top: int = 5) 
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
         f"<h1>{escape(title)}</h1><p>Results in <code>{escape(out)}</code>: {n_runs} "
-        f"run{'s' if n_runs != 1 else ''}.</p><nav>{nav}</nav>{sections}</body></html>\n"
+        f"run{'s' if n_runs != 1 else ''}.</p>{_pool_warning(rep)}<nav>{nav}</nav>{sections}"
+        "</body></html>\n"
     )
 
     dest = Path(dest) if dest is not None else out / "report"

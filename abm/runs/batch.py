@@ -50,6 +50,7 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from abm.runs.design import Design
 from abm.runs.outputs import (
     DISK_ERRNOS,
     OutputError,
@@ -70,6 +71,7 @@ from abm.scenario import (
     overrides_from,
     split_key_path,
 )
+from abm.scenario.loader import expand_key_path
 from abm.scenario.schema import MAX_SEED, MAX_WEEKS
 
 if TYPE_CHECKING:
@@ -126,7 +128,8 @@ class BatchSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    scenarios: list[str] = Field(min_length=1)
+    scenarios: list[str] = Field(default_factory=list)
+    """Library names or paths (may be left out when a design factor picks the scenario)."""
     # the same bounds as the command line's --seeds/--seed and --weeks (abm.scenario.schema)
     seeds: (
         Annotated[int, Field(gt=0, le=MAX_SEED_COUNT)]
@@ -137,13 +140,30 @@ class BatchSpec(BaseModel):
     weeks: Annotated[int, Field(gt=0, le=MAX_WEEKS)] | None = None
     sweep: dict[str, list[Any]] = Field(default_factory=dict)
     sample: SampleSpec | None = None
+    design: Design | None = None
+    """Factors and a sampler (:mod:`abm.runs.design`); instead of ``sweep`` or ``sample``."""
     uncertainty: bool = True
     """Sample the scenarios' declared uncertainties per seed (False: ``--no-uncertainty``)."""
 
     @model_validator(mode="after")
     def _one_design(self) -> BatchSpec:
-        if self.sweep and self.sample:
-            raise ValueError("give either sweep (a grid) or sample (a sampled design), not both")
+        if sum(map(bool, (self.sweep, self.sample, self.design))) > 1:
+            raise ValueError(
+                "give one of sweep (a grid), sample (a sampled design) or design (factors), not two"
+            )
+        chooser = self.design.scenario_factor() if self.design is not None else None
+        if chooser is not None:
+            picked = [str(v) for v in chooser.choices()]
+            if self.scenarios and set(self.scenarios) != set(picked):
+                raise ValueError(
+                    f"scenarios: {self.scenarios} differ from the design's scenario factor "
+                    f"{picked}; leave scenarios out"
+                )
+            self.scenarios = picked
+        if not self.scenarios:
+            raise ValueError(
+                "scenarios: expected at least one scenario (or a design factor with key: scenario)"
+            )
         stems = [Path(s).stem for s in self.scenarios]
         if len(set(stems)) != len(stems):
             raise ValueError(
@@ -161,7 +181,13 @@ class BatchSpec(BaseModel):
         return list(range(1, self.seeds + 1)) if isinstance(self.seeds, int) else self.seeds
 
     def points(self) -> list[dict[str, Any]]:
-        """Parameter points of the design (one empty point without sweep or sample)."""
+        """Parameter points of the design (one empty point without sweep or sample).
+
+        With a ``design`` these are its overrides; :meth:`tasks` also picks each
+        point's scenario when a factor does.
+        """
+        if self.design is not None:
+            return [self.design.split(p)[1] for p in self.design.points()]
         if self.sample is not None:
             return sample_points(self.sample)
         if not self.sweep:
@@ -173,6 +199,8 @@ class BatchSpec(BaseModel):
 
     def tasks(self) -> list[RunTask]:
         """Every run of the batch, in a stable order."""
+        if self.design is not None:
+            return self._design_tasks(self.design)
         out = []
         points = self.points()
         for scenario in self.scenarios:
@@ -191,9 +219,38 @@ class BatchSpec(BaseModel):
                     )
         return out
 
+    def _design_tasks(self, design: Design) -> list[RunTask]:
+        out = []
+        points = design.points()
+        picks = design.scenario_factor() is not None
+        split = [design.split(p) for p in points]
+        order = (
+            [(s, p) for p, (s, _) in enumerate(split)]
+            if picks
+            else [(s, p) for s in self.scenarios for p in range(len(points))]
+        )
+        for scenario, p in order:
+            assert scenario is not None
+            for seed in self.seed_list():
+                suffix = f"-p{p:03d}" if len(points) > 1 else ""
+                out.append(
+                    RunTask(
+                        run_id=f"{Path(scenario).stem}{suffix}-s{seed}",
+                        scenario=scenario,
+                        seed=seed,
+                        weeks=self.weeks,
+                        params=split[p][1],
+                        uncertainty=self.uncertainty,
+                        factors=points[p],
+                    )
+                )
+        return out
+
     def spec_hash(self) -> str:
         """Hash of the spec (what makes two batch folders the same batch)."""
         data = self.model_dump(mode="json")
+        if self.design is None:  # the hashes of batches from before designs stay
+            del data["design"]
         if self.uncertainty:  # the default: hashes of batches from before the switch stay
             del data["uncertainty"]
         blob = json.dumps(data, sort_keys=True).encode()
@@ -240,6 +297,16 @@ class RunTask:
     weeks: int | None
     params: dict[str, Any] = field(default_factory=dict)
     uncertainty: bool = True
+    factors: dict[str, Any] | None = None
+    """The design point by factor name (a ``design`` batch; None otherwise)."""
+
+
+def task_record(task: RunTask) -> dict[str, Any]:
+    """A task as recorded in the batch manifest (``factors`` only for a design batch)."""
+    record = asdict(task)
+    if task.factors is None:
+        del record["factors"]
+    return record
 
 
 # -------------------------------------------------------------------- running
@@ -294,11 +361,17 @@ def run_task(task: RunTask, out: str) -> dict[str, Any]:
     final = Path(out) / RUNS_DIR / f"run_id={task.run_id}"
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     try:
+        params = task.params
+        if task.factors is not None or any(_positional(k) for k in params):
+            data = load_scenario(task.scenario).model_dump(mode="json")
+            params = named_params(data, params)
+            if task.factors is not None:  # a design point fixes what it sets
+                params = _fix_uncertainties(data, params)
         model = SupplyChainModel.from_scenario(
             task.scenario,
             seed=task.seed,
             weeks=task.weeks,
-            overrides=overrides_from(task.params) or None,
+            overrides=overrides_from(params) or None,
             uncertainty=task.uncertainty,
         )
         model.run_id = task.run_id
@@ -548,7 +621,7 @@ def load_spec(path: str | Path) -> BatchSpec:
     try:
         return BatchSpec.model_validate(data)
     except ValidationError as exc:
-        raise BatchError(first_error(path, exc)) from None
+        raise BatchError(first_error(path, exc).replace(": Value error, ", ": ", 1)) from None
 
 
 class BatchLock:
@@ -618,8 +691,77 @@ def _lock_pid(fd: int) -> int | None:
         return None
 
 
+def _positional(key: str) -> bool:
+    """Whether a key path has a position (``[0]``) or ``[*]`` segment."""
+    for part in split_key_path(key):
+        item = key_segment(part)[1]
+        if item is not None and (item == "*" or item.lstrip("-").isdigit()):
+            return True
+    return False
+
+
+def named_params(data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters with positions and ``[*]`` in their keys turned into item names.
+
+    Args:
+        data: The scenario's content (``model_dump(mode="json")``).
+        params: ``key.path -> value``.
+
+    Raises:
+        BatchError: for a key that addresses nothing (one line naming it).
+    """
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if not _positional(key):
+            out[key] = value
+            continue
+        try:
+            paths = expand_key_path(data, key)
+        except ValueError as exc:
+            raise BatchError(f"key {key!r}: {exc}") from None
+        for path, _ in paths:
+            out[path] = value
+    return out
+
+
+def fixed_uncertainties(data: dict[str, Any], keys: Iterable[str]) -> list[str]:
+    """Declared uncertainties that would overwrite the fields ``keys`` set.
+
+    An uncertainty that replaces a value (not a ``factor`` multiplier) and
+    addresses only fields among ``keys`` would redraw per seed what a design
+    point sets, so the point would have no effect. A design fixes them (its
+    runs leave them out); a sweep is warned.
+
+    Args:
+        data: The scenario's content.
+        keys: Key paths, by name (see :func:`named_params`).
+    """
+    named = set(keys)
+    out = []
+    for u in data.get("uncertainties") or []:
+        if u.get("factor"):
+            continue
+        try:
+            paths = {p for p, _ in expand_key_path(data, u["path"])}
+        except ValueError:
+            continue
+        if paths and paths <= named:
+            out.append(str(u["path"]))
+    return out
+
+
+def _fix_uncertainties(data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    fixed = set(fixed_uncertainties(data, params))
+    if not fixed:
+        return params
+    # uncertainties merge by path; an item {path: P, remove: true} deletes P
+    return {**params, "uncertainties": [{"path": p, "remove": True} for p in sorted(fixed)]}
+
+
 def _design_keys(spec: BatchSpec) -> dict[str, list[Any]]:
     """Each sweep or design key with the values to try it with."""
+    if spec.design is not None:
+        return spec.design.key_values()
     if spec.sample is not None:  # the bounds, rounded as the design rounds them
         ints = set(spec.sample.integers)
         return {
@@ -643,10 +785,12 @@ def _resolve_key(data: dict[str, Any], key: str) -> str | None:
             if not isinstance(items, list):
                 return f"{where} is not a list of named items"
             match = [e for _, e in find_items(items, item) if isinstance(e, dict)]
-            if item == "*" or item.lstrip("-").isdigit():
-                return f"{part!r}: a sweep names the item (a position or [*] is for uncertainties)"
             if not match:
-                known = ", ".join(str(e.get("name", e.get("id"))) for e in items[:12])
+                known = ", ".join(
+                    str(e.get("name", e.get("id", e.get("node"))))
+                    for e in items[:12]
+                    if isinstance(e, dict)
+                )
                 more = ", ..." if len(items) > 12 else ""
                 return f"no item {item!r} in {where} (known: {known}{more})"
             node = match[0]
@@ -675,7 +819,13 @@ def check_design(spec: BatchSpec, notify: Callable[[str], None] | None = None) -
     keys = _design_keys(spec)
     if not keys:
         return
-    what = "sample.ranges" if spec.sample is not None else "sweep"
+    what = (
+        "design"
+        if spec.design is not None
+        else "sample.ranges"
+        if spec.sample is not None
+        else "sweep"
+    )
     for n, scenario in enumerate(spec.scenarios):
         try:
             data = load_scenario(scenario).model_dump(mode="json")
@@ -685,13 +835,31 @@ def check_design(spec: BatchSpec, notify: Callable[[str], None] | None = None) -
             problem = _resolve_key(data, key)
             if problem is not None and (problem.startswith("no item") or "named items" in problem):
                 raise BatchError(f"{what} key {key!r}: {problem} in scenario {scenario}")
+            if problem is None and notify is not None:
+                try:
+                    paths = list(named_params(data, {key: values[0]}))
+                except BatchError:
+                    paths = []
+                for path in fixed_uncertainties(data, paths):
+                    if spec.design is not None:
+                        notify(
+                            f"design key {key}: fixes the declared uncertainty {path} "
+                            f"of {scenario} (not drawn in these runs)"
+                        )
+                    else:
+                        notify(
+                            f"{what} key {key}: the declared uncertainty {path} of {scenario} "
+                            "redraws it per seed, so its values have no effect; use a design: "
+                            "(it fixes the uncertainty) or --no-uncertainty"
+                        )
             if problem is None and n > 0:
                 continue  # values are tried on the first scenario (loading takes ~50 ms)
             bad: list[tuple[Any, str]] = []
             for value in values:
                 try:
-                    load_scenario(scenario, overrides_from({key: value}))
-                except ScenarioError as exc:
+                    named = named_params(data, {key: value}) if _positional(key) else {key: value}
+                    load_scenario(scenario, overrides_from(named))
+                except (ScenarioError, BatchError) as exc:
                     bad.append((value, str(exc)))
             if len(bad) == len(values):
                 why = problem or f"refused ({bad[0][1]})"
@@ -859,7 +1027,7 @@ def _run_locked(
             "engine": engine,
             "runs": {
                 t.run_id: {
-                    **asdict(t),
+                    **task_record(t),
                     "status": "pending",
                     "duration_s": None,
                     "error": None,
@@ -962,10 +1130,11 @@ def _write_summary(out: Path, manifest: dict[str, Any]) -> None:
                 "scenario": Path(v["scenario"]).stem,
                 "seed": v["seed"],
                 **{f"param:{k}": val for k, val in (v.get("params") or {}).items()},
+                **{f"factor:{k}": val for k, val in (v.get("factors") or {}).items()},
                 **v["kpis"],
             }
         )
-    keys = {k for r in rows for k in r if k.startswith("param:")}
+    keys = {k for r in rows for k in r if k.startswith(("param:", "factor:"))}
     for key in keys:  # a parameter with mixed types is written as text
         kinds = {type(r.get(key)) for r in rows if r.get(key) is not None}
         if len(kinds) > 1:
