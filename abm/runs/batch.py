@@ -56,6 +56,7 @@ from abm.runs.outputs import (
     atomic_write,
     clean_stale_temporaries,
     describe_os_error,
+    environment_record,
     git_commit,
     package_versions,
     read_manifest,
@@ -856,6 +857,7 @@ def _run_locked(
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "git_commit": git_commit(),
             "versions": package_versions(),
+            "environment": environment_record(),
             "engine": engine,
             "runs": {
                 t.run_id: {
