@@ -50,6 +50,7 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from abm.limits import MAX_SEED_COUNT as MAX_SEED_COUNT
 from abm.runs.outputs import (
     DISK_ERRNOS,
     OutputError,
@@ -80,8 +81,6 @@ if TYPE_CHECKING:
     from abm.engine.model import SupplyChainModel
 
 RUNS_DIR = "runs"
-MAX_SEED_COUNT = 10_000
-"""Most seeds a batch (or validation) runs: 10,000 baseline runs are days of CPU."""
 LOCK_FILE = "batch.lock"
 CONNECT_TIMEOUT_S = 5.0
 """Seconds to wait for a Dask scheduler before giving up."""

@@ -58,3 +58,38 @@ def library_file(name: str) -> Path:
 def library_names() -> list[str]:
     """Names of the scenarios shipped in the library (file stems), sorted."""
     return sorted(p.stem for p in library_dir().glob("*.yaml") if p.name not in NOT_SCENARIOS)
+
+
+def library_description(name: str) -> str:
+    """A library scenario's ``description``, read from its file without validating it.
+
+    Follows ``extends`` inside the library when the file has no description of its
+    own (as :func:`~abm.scenario.load_scenario` would inherit it). This is the quick
+    read behind ``abm scenarios list``; ``abm scenarios validate`` checks the files.
+
+    Raises:
+        ValueError: a one-line message naming the file when it cannot be read as a
+            mapping of scenario fields.
+    """
+    import yaml  # here, not at the top: `abm --help` does not need it
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    seen: list[str] = []
+    while name not in seen:
+        seen.append(name)
+        path = library_file(f"{name}.yaml")
+        try:
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"{path}: {first}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of scenario fields at the top level")
+        description = data.get("description")
+        if description is not None:
+            return str(description)
+        parent = data.get("extends")
+        if not isinstance(parent, str) or not library_file(f"{parent}.yaml").is_file():
+            return ""
+        name = parent
+    raise ValueError(f"{library_file(f'{name}.yaml')}: extends: cycle ({' -> '.join(seen)})")
