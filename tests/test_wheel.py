@@ -48,7 +48,15 @@ def installed(tmp_path_factory):
     """(bin folder of a clean venv holding only the wheel and its locked deps, work folder)."""
     base = tmp_path_factory.mktemp("wheel")
     dist = base / "dist"
-    _run([sys.executable, "-m", "build", "--wheel", "--outdir", dist, ROOT], cwd=base)
+    src = base / "src"  # a clean copy: no stale build/ folder can leak into the wheel
+    shutil.copytree(
+        ROOT,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "dist", "out", "*.egg-info", "__pycache__", ".*_cache"
+        ),
+    )
+    _run([sys.executable, "-m", "build", "--wheel", "--outdir", dist, src], cwd=base)
     (wheel,) = dist.glob("gpu_supply_abm-*.whl")
     venv = base / "venv"
     _run([sys.executable, "-m", "venv", venv], cwd=base)
