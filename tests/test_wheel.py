@@ -20,6 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -121,6 +122,8 @@ def test_batch_from_outside_the_repository(installed):
     assert sorted(r["status"] for r in batch["runs"].values()) == ["completed", "completed"]
     assert batch["git_commit"] == "unknown"
     assert (work / "b" / "summary.parquet").is_file()
+    metrics = pd.read_parquet(work / "b" / "metrics")  # the whole batch in one call
+    assert sorted(metrics["seed"].unique()) == [1, 2]
 
 
 def _free_port() -> int:
