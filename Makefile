@@ -2,6 +2,7 @@
 #   make test [PYTEST_ARGS='-k foo']   run the test suite
 #   make ui                            start the UI (abm ui)
 #   make lint / make format            ruff + mypy checks / ruff fixes
+#   make api                           API reference from the docstrings -> out/api/
 #   make lock [UPGRADE=1]              re-compile requirements.lock from pyproject.toml
 #                                      (keeps today's pins unless UPGRADE=1)
 #   make bench [BENCH_ARGS=--quick]    benchmark suite -> bench/results.json (abm bench)
@@ -20,7 +21,7 @@ VENV := .venv
 VENV_PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv ui test bench lint format lock clean
+.PHONY: venv ui test bench lint format lock api clean
 
 # Setuptools' editable install maps only the top-level packages that existed at
 # install time (and freezes a package without __init__.py as a namespace), so
@@ -69,6 +70,9 @@ lint: venv
 format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+api: venv
+	$(VENV_PY) scripts/api_docs.py out/api
 
 # The lock: every package (with dev extras) that pyproject.toml resolves to on Python 3.12,
 # pinned. uv keeps the versions already in the file unless UPGRADE=1 (--upgrade).
