@@ -12,15 +12,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from abm.engine.metrics import METRICS, catalogue_markdown
-from abm.runs.batch import MAX_SEED_COUNT
-from abm.scenario import ScenarioError, library_names, load_scenario, resolve_path
-from abm.scenario.schema import MAX_SEED, MAX_WEEKS
+# Only light modules at import time, so that `abm --help` and `abm scenarios list` answer
+# fast: the model, pydantic, pandas, DuckDB and Dask are imported by the commands that
+# use them (tests/cli/test_startup.py).
+from abm.limits import MAX_SEED, MAX_SEED_COUNT, MAX_WEEKS
 
 app = typer.Typer(
     help="Agent-based model of the AI-compute supply chain under export controls.",
@@ -70,9 +67,19 @@ def run(
     """Run a scenario headless and write metrics, events, agents and a manifest."""
     _check_range("--seed", seed, 0, MAX_SEED)
     _check_range("--weeks", weeks, 1, MAX_WEEKS)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.table import Table
+
     from abm.engine.model import SupplyChainModel
     from abm.runs.outputs import OutputError, prepare_out_dir, write_run
     from abm.runs.summary import run_summary
+    from abm.scenario import ScenarioError
 
     try:
         model = SupplyChainModel.from_scenario(
@@ -130,18 +137,24 @@ def run(
 
 @scenarios_app.command("list")
 def scenarios_list() -> None:
-    """The scenarios in the library, with their descriptions."""
+    """The scenarios in the library, with their descriptions (check them with validate)."""
+    from abm.scenario.library import library_description, library_names
+
     for name in library_names():
         try:
-            sc = load_scenario(name)
-            console.print(f"[bold]{name}[/]: {sc.description}", highlight=False)
-        except ScenarioError as exc:
+            description = library_description(name)
+            console.print(f"[bold]{name}[/]: {description}", highlight=False)
+        except ValueError as exc:
             console.print(f"[bold]{name}[/]: [red]invalid[/] ({exc})", highlight=False)
 
 
 @scenarios_app.command("show")
 def scenarios_show(name: str) -> None:
     """Print a scenario after ``extends`` is resolved, as YAML."""
+    import yaml
+
+    from abm.scenario import ScenarioError, load_scenario
+
     try:
         sc = load_scenario(name)
     except ScenarioError as exc:
@@ -158,6 +171,8 @@ def scenarios_validate(
     files: Annotated[list[str], typer.Argument(help="Scenario names or YAML paths.")],
 ) -> None:
     """Validate scenario files; exit 2 if any is invalid."""
+    from abm.scenario import ScenarioError, load_scenario, resolve_path
+
     bad = 0
     for f in files:
         try:
@@ -192,7 +207,10 @@ def world(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
 ) -> None:
     """Write a synthetic-world scenario: thousands of firms derived from a scenario's real ones."""
+    import yaml
+
     from abm.engine.synthetic import expand_synthetic, synthetic_counts
+    from abm.scenario import ScenarioError, load_scenario
     from abm.scenario.schema import MAX_SYNTHETIC_FIRMS
 
     _check_range("--seed", seed, 0, MAX_SEED)
@@ -283,6 +301,10 @@ def metrics(
     markdown: Annotated[bool, typer.Option(help="Print the docs table.")] = False,
 ) -> None:
     """The declared metrics: name, unit, scope and meaning."""
+    from rich.table import Table
+
+    from abm.engine.metrics import METRICS, catalogue_markdown
+
     if markdown:
         sys.stdout.write(catalogue_markdown())
         return
@@ -376,6 +398,7 @@ def batch(
         run_batch,
     )
     from abm.runs.outputs import OutputError
+    from abm.scenario import ScenarioError, load_scenario
 
     if engine not in ("local", "dask"):
         _fail(f"--engine: expected local or dask, got {engine!r}")
@@ -720,6 +743,14 @@ def _batch_bar(
     With ``lazy`` the bar appears at the first call (so an error before the batch
     starts is printed alone).
     """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     bar = Progress(
         TextColumn(f"[bold]{label}"),
         BarColumn(),
@@ -749,6 +780,7 @@ def _batch_bar(
 def _search_errors() -> Iterator[None]:
     """Bad input to validate or calibrate exits 2; runs that all failed exit 1."""
     from abm.runs.batch import BatchError
+    from abm.scenario import ScenarioError
 
     try:
         yield
@@ -783,6 +815,7 @@ def validate(
     _check_range("--seeds", seeds, 1, MAX_SEED_COUNT)
     from abm.analysis.validation import validate as run_validation
     from abm.analysis.validation import write_report
+    from abm.scenario import load_scenario
 
     out = _new_out(out, "validate")
     with _search_errors():

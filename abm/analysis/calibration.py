@@ -31,11 +31,12 @@ from abm.analysis.targets import TargetSet, load_targets, loss
 from abm.analysis.validation import evaluate_batch
 from abm.runs.batch import BatchSpec, SampleSpec, run_batch
 from abm.runs.outputs import atomic_write_bytes, git_commit
-from abm.scenario import SCENARIO_DIR, ScenarioError, first_error, load_references, read_yaml
+from abm.scenario import ScenarioError, first_error, load_references, read_yaml
+from abm.scenario.library import CALIBRATION_FILE_NAME, library_file
 
 Progress = Callable[[int, int, int], None]
 
-CALIBRATION_FILE = SCENARIO_DIR / "calibration.yaml"
+CALIBRATION_FILE = library_file(CALIBRATION_FILE_NAME)
 
 
 class FreeParameter(BaseModel):

@@ -16,9 +16,10 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from abm.scenario import SCENARIO_DIR, ScenarioError, first_error, load_references, read_yaml
+from abm.scenario import ScenarioError, first_error, load_references, read_yaml
+from abm.scenario.library import TARGETS_FILE_NAME, library_file
 
-TARGETS_FILE = SCENARIO_DIR / "targets.yaml"
+TARGETS_FILE = library_file(TARGETS_FILE_NAME)
 
 Statistic = Literal["mean", "sum", "min", "max", "min4", "weeks_to_above", "growth", "rebound"]
 

@@ -17,6 +17,8 @@ import pyarrow as pa
 from abm.scenario import REGIONS
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from abm.agents.base import Firm
     from abm.engine.model import SupplyChainModel
 
@@ -387,6 +389,14 @@ class MetricLog:
                 "value": pa.array(self.value, pa.float64()),
             }
         )
+
+    def frame(self) -> pd.DataFrame:
+        """All rows as a tidy pandas DataFrame: ``step, name, scope, value``.
+
+        The same rows as :meth:`to_arrow` (``metrics.parquet`` adds run keys and dates);
+        see ``abm metrics`` for each name's unit and meaning.
+        """
+        return self.to_arrow().to_pandas()
 
     def series(self, name: str, scope: str) -> list[float]:
         """One metric's values over steps (for tests, run summaries and quick looks).

@@ -30,6 +30,7 @@ from abm.controls.gate import ControlsGate
 from abm.controls.rules import ControlRule
 from abm.engine.events import EventLog
 from abm.engine.flows import FlowMeter, WeekFlows
+from abm.engine.mesa_bridge import MetricsDataCollector
 from abm.engine.metrics import MetricLog
 from abm.engine.orderbook import DomesticShare, OrderBook
 from abm.engine.shocks import REGISTRY as SHOCKS
@@ -84,7 +85,11 @@ class SupplyChainModel(Model):
         cn_share: Share of the units delivered to China over a year made by Chinese vendors.
         events: The event log.
         flows: What moved along each supply edge in the latest week (:mod:`abm.engine.flows`).
-        metrics: Long-form metric rows.
+        metrics: Long-form metric rows (``model.metrics.frame()``: a tidy DataFrame).
+        datacollector: Mesa's ``DataCollector`` interface over ``metrics``
+            (:class:`abm.engine.mesa_bridge.MetricsDataCollector`), so Mesa's plot
+            components and ``get_model_vars_dataframe()`` work. The project's scenario is
+            ``spec``; ``scenario`` is Mesa's own (empty) ``Scenario`` object.
         stages: The stages ``step`` runs (:data:`STAGES`; the benchmark times them).
     """
 
@@ -111,6 +116,7 @@ class SupplyChainModel(Model):
         self.events = EventLog(enabled=log_events)
         self._log_draws()
         self.metrics = MetricLog()
+        self.datacollector = MetricsDataCollector(self)
         self.agent_states = AgentStateLog()
         self.counters: dict[str, int] = defaultdict(int)
         self.enterprise_multiplier = dict.fromkeys(REGIONS, 1.0)

@@ -4,8 +4,11 @@ A batch writes to one output folder:
 
 * ``runs/run_id=<id>/`` — each run's ``metrics``, ``events`` and ``agents``
   Parquet files and its ``manifest.json``, written to a temporary folder and
-  renamed into place when the run finishes (never half-written). Together
-  they form one hive-partitioned dataset (``abm logs OUT ...`` reads it).
+  renamed into place when the run finishes (never half-written); ``abm logs
+  OUT ...`` reads them.
+* ``metrics/``, ``events/``, ``agents/`` — the completed runs' tables as one
+  Parquet dataset per table, one file per run with the same columns and types,
+  readable in one call (:mod:`abm.runs.dataset`).
 * ``summary.parquet`` — one row of KPIs per completed run.
 * ``manifest.json`` — the batch spec and its hash, versions, git commit,
   and each run's status, duration and error (with traceback).
@@ -50,6 +53,8 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from abm.limits import MAX_SEED_COUNT as MAX_SEED_COUNT
+from abm.runs.dataset import write_datasets
 from abm.runs.design import Design
 from abm.runs.outputs import (
     DISK_ERRNOS,
@@ -57,6 +62,7 @@ from abm.runs.outputs import (
     atomic_write,
     clean_stale_temporaries,
     describe_os_error,
+    environment_record,
     git_commit,
     package_versions,
     read_manifest,
@@ -81,8 +87,6 @@ if TYPE_CHECKING:
     from abm.engine.model import SupplyChainModel
 
 RUNS_DIR = "runs"
-MAX_SEED_COUNT = 10_000
-"""Most seeds a batch (or validation) runs: 10,000 baseline runs are days of CPU."""
 LOCK_FILE = "batch.lock"
 CONNECT_TIMEOUT_S = 5.0
 """Seconds to wait for a Dask scheduler before giving up."""
@@ -1024,6 +1028,7 @@ def _run_locked(
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "git_commit": git_commit(),
             "versions": package_versions(),
+            "environment": environment_record(),
             "engine": engine,
             "runs": {
                 t.run_id: {
@@ -1117,6 +1122,8 @@ def _finalise(out: Path, manifest: dict[str, Any], status: str) -> None:
     manifest["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     _write_json(out / "manifest.json", manifest)
     _write_summary(out, manifest)
+    completed = [rid for rid, v in manifest["runs"].items() if v["status"] == "completed"]
+    write_datasets(out, completed, RUNS_DIR)  # metrics/, events/, agents/ (abm.runs.dataset)
 
 
 def _write_summary(out: Path, manifest: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ system, no permission) are :class:`OutputError` with a one-line message.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -190,23 +191,63 @@ def verify_run(folder: Path, checksums: bool = True) -> list[str]:
     return problems or ([] if manifest.get("rows") else ["manifest lists no files"])
 
 
+DISTRIBUTION = "gpu-supply-abm"
+"""The project's distribution name (``pip install gpu-supply-abm``)."""
+LOCK_FILE_NAME = "requirements.lock"
+"""The lock (pinned constraints) at the checkout's root; ``make lock`` writes it."""
+
+
 def package_versions() -> dict[str, str]:
-    """Installed versions of the packages a run depends on."""
+    """Installed versions of the packages a run depends on, and of this project."""
     out = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
-    try:
-        out["gpu-supply-abm"] = metadata.version("gpu-supply-abm")
-    except metadata.PackageNotFoundError:
-        out["gpu-supply-abm"] = "source"
+    out[DISTRIBUTION] = package_version()
     return out
 
 
-def _git(*args: str) -> str:
-    root = Path(__file__).resolve().parents[2]
+def package_version() -> str:
+    """This project's installed version (``source`` when run from an uninstalled tree)."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "source"
+
+
+def project_checkout() -> Path | None:
+    """The root of this project's own source checkout, when the code runs from one.
+
+    The code runs from a checkout when the folder above the ``abm`` package holds this
+    project's ``pyproject.toml`` and is the top of a git work tree (an editable install
+    or ``python -m`` from the clone). An installed wheel lives in ``site-packages``,
+    which has neither: a repository that happens to surround the virtualenv is not
+    this project's, so ``None``.
+    """
+    return checkout_at(Path(__file__).resolve().parents[2])
+
+
+def checkout_at(root: Path) -> Path | None:
+    """``root`` if it is the top of a git work tree holding this project, else ``None``."""
+    pyproject = root / "pyproject.toml"
+    try:
+        if not (root / ".git").exists() or not pyproject.is_file():
+            return None
+        text = pyproject.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    if not re.search(rf'^name\s*=\s*"{re.escape(DISTRIBUTION)}"', text, re.MULTILINE):
+        return None
+    try:
+        top = _git(root, "rev-parse", "--show-toplevel")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return root if Path(top).resolve() == root else None
+
+
+def _git(root: Path, *args: str) -> str:
     done = subprocess.run(
         ["git", *args], cwd=root, capture_output=True, text=True, timeout=5, check=True
     )
@@ -214,12 +255,58 @@ def _git(*args: str) -> str:
 
 
 def git_commit() -> str:
-    """The project's git commit (with ``-dirty`` if the tree has changes), or ``unknown``."""
+    """The checkout's git commit (``-dirty`` if the tree has changes), else ``unknown``.
+
+    Only this project's own checkout counts (see :func:`project_checkout`); an
+    installed package records ``unknown`` and its version (:func:`package_versions`).
+    """
+    root = project_checkout()
+    if root is None:
+        return "unknown"
     try:
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
-        return _git("rev-parse", "HEAD") + ("-dirty" if dirty else "")
+        dirty = _git(root, "status", "--porcelain", "--untracked-files=no")
+        return _git(root, "rev-parse", "HEAD") + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def environment_record() -> dict[str, Any]:
+    """What the run's environment was installed from, for the manifest.
+
+    ``packages_sha256`` hashes the sorted ``name==version`` of every installed
+    distribution (the same value for the same environment, wherever it is);
+    ``lock_sha256`` is the hash of the checkout's ``requirements.lock`` (``None`` when
+    not running from a checkout) and ``matches_lock`` says whether every package the
+    lock pins is installed at that version (``None`` without a lock).
+    """
+    return dict(_environment_record())
+
+
+@functools.cache
+def _environment_record() -> tuple[tuple[str, Any], ...]:
+    installed: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            installed[_canonical(name)] = dist.version
+    listing = "\n".join(f"{n}=={v}" for n, v in sorted(installed.items()))
+    record: dict[str, Any] = {
+        "packages_sha256": hashlib.sha256(listing.encode()).hexdigest(),
+        "lock_sha256": None,
+        "matches_lock": None,
+    }
+    root = project_checkout()
+    lock = root / LOCK_FILE_NAME if root is not None else None
+    if lock is not None and lock.is_file():
+        text = lock.read_text(encoding="utf-8")
+        record["lock_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        pins = dict(re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)", text, re.MULTILINE))
+        record["matches_lock"] = all(installed.get(_canonical(n)) == v for n, v in pins.items())
+    return tuple(record.items())
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _dates(model: SupplyChainModel, steps: pa.Array) -> pa.Array:
@@ -421,6 +508,7 @@ def _manifest(
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "versions": package_versions(),
+        "environment": environment_record(),
         "command": " ".join(sys.argv),
         "rows": {name: t.num_rows for name, t in tables.items()},
         "conservation": cons,

@@ -28,10 +28,12 @@ from abm.scenario.errors import (
     first_error,
     scenario_error,
 )
+from abm.scenario.library import REFERENCES_FILE, library_dir
+from abm.scenario.library import library_names as library_names
 from abm.scenario.schema import Scenario
 
-SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
-REFERENCES_FILE = "references.yaml"
+SCENARIO_DIR = library_dir()
+"""The scenario library's folder (see :mod:`abm.scenario.library`)."""
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 """Largest scenario (or referenced) file read: 2 MiB, about 30x the largest library file."""
@@ -466,12 +468,6 @@ def resolve_path(name_or_path: str | Path) -> Path:
     raise scenario_error(
         name_or_path, (), f"no such scenario file or library scenario (known: {known})"
     )
-
-
-def library_names() -> list[str]:
-    """Names of the scenarios shipped in ``scenarios/``."""
-    not_scenarios = {REFERENCES_FILE, "calibration.yaml", "targets.yaml"}
-    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml") if p.name not in not_scenarios)
 
 
 def load_references() -> dict[str, dict[str, Any]]:

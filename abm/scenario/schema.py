@@ -23,6 +23,8 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic import Strict as StrictNumber
 
+from abm.limits import MAX_SEED as MAX_SEED
+from abm.limits import MAX_WEEKS as MAX_WEEKS
 from abm.scenario.errors import ScenarioCheckError
 
 Region = Literal["US", "CN", "ROW"]
@@ -31,8 +33,7 @@ REGIONS: tuple[str, ...] = get_args(Region)
 
 # Plausible ranges. Numbers are finite, typed strictly (``true`` is not a number, a
 # whole number is a number) and bounded, so no value can overflow the model's arithmetic.
-MAX_WEEKS = 2000
-"""Longest horizon and any duration in weeks: 38 years, seven times the library's horizon."""
+# MAX_WEEKS (longest horizon and any duration in weeks) and MAX_SEED live in abm.limits.
 MAX_UNITS = 1_000_000_000
 """Most units of a product per firm (cohort, week's output, cap): ~300x Nvidia's 2024 volume."""
 MAX_PRICE_USD = 1e7
@@ -45,8 +46,6 @@ MAX_FACTOR = 1000.0
 """Multipliers, growth rates, elasticities and exponents (exp() and powers stay finite)."""
 MAX_SYNTHETIC_FIRMS = 100_000
 """Synthetic firms in all: 50,000 take ~0.6 GB before the first week, 100,000 a few GB."""
-MAX_SEED = 2**32 - 1
-"""Largest seed: any numpy seed, and it fits the int64 ``seed`` column of the outputs."""
 
 Real = Annotated[float, StrictNumber(), Field(allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
 """A finite number (an integer is accepted, ``true`` is not) of at most :data:`MAX_AMOUNT`."""
