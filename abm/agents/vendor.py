@@ -34,7 +34,7 @@ from abm.agents.products import Product
 from abm.agents.records import Order, Shipment
 from abm.agents.variants import design_variants
 from abm.controls.rules import Decision, item_of
-from abm.markets.clearing import allocate
+from abm.markets.clearing import allocate, allocate_shares_carried
 from abm.scenario import VendorSpec
 
 if TYPE_CHECKING:
@@ -118,6 +118,8 @@ class GPUVendor(Firm):
         self.ordered_this_week: dict[str, int] = defaultdict(int)
         # standing shares for the ``shares`` allocation: smoothed H100e ordered per week
         self.order_history: dict[str, float] = {}
+        # per product, what each buyer is owed against its share (fractions of a unit)
+        self.share_carry: dict[str, dict[str, float]] = defaultdict(dict)
         self._ordered_h100e: dict[str, float] = defaultdict(float)
         self.shipped_this_week: dict[tuple[str, str], int] = defaultdict(int)  # (region, product)
         self.produced_this_week = 0
@@ -641,7 +643,7 @@ class GPUVendor(Firm):
             buyer_ix = np.fromiter(map(index.__getitem__, map(_BUYER, cleared)), np.int64, n)
             due = np.fromiter(map(_DUE, cleared), np.int64, n) <= m.week
             now = np.where(due, requests, 0)
-            given = self._allocate(self.finished[name], now, buyer_ix, allowed, cleared)
+            given = self._allocate(self.finished[name], now, buyer_ix, allowed, cleared, name)
             left = self.finished[name] - int(given.sum())
             if left > 0 and not due.all():  # stock left: ship scheduled orders early
                 later = requests - now
@@ -716,10 +718,15 @@ class GPUVendor(Firm):
         buyer_ix: np.ndarray,
         buyers: list[str],
         orders: list[Order],
+        carried: str | None = None,
     ) -> np.ndarray:
-        """Units per order under the vendor's allocation rule (``orders`` align with requests)."""
+        """Units per order under the vendor's allocation rule (``orders`` align with requests).
+
+        With ``carried`` (a product name) the ``shares`` rule carries what each
+        buyer is owed against its share from week to week for that product.
+        """
         if self.spec.allocation == "shares":
-            return self._allocate_by_shares(available, requests, buyer_ix, buyers)
+            return self._allocate_by_shares(available, requests, buyer_ix, buyers, carried)
         priorities = (
             np.fromiter(map(_PRIORITY, orders), np.int64, len(orders))
             if self.spec.allocation == "priority"
@@ -728,13 +735,20 @@ class GPUVendor(Firm):
         return allocate(self.spec.allocation, available, requests, priorities)
 
     def _allocate_by_shares(
-        self, available: int, requests: np.ndarray, buyer_ix: np.ndarray, buyers: list[str]
+        self,
+        available: int,
+        requests: np.ndarray,
+        buyer_ix: np.ndarray,
+        buyers: list[str],
+        carried: str | None = None,
     ) -> np.ndarray:
         """Units per order: buyers get their standing share, each buyer's oldest orders first."""
-        if int(requests.sum()) <= available:  # everything fits: no shares needed
-            return requests.copy()
         asked = np.bincount(buyer_ix, weights=requests, minlength=len(buyers)).astype(np.int64)
-        got = allocate("shares", available, asked, shares=self.standing_shares(buyers))
+        if int(requests.sum()) <= available:  # everything fits: no shares needed
+            if carried is not None:
+                self.share_carry.pop(carried, None)
+            return requests.copy()
+        got = self.share_out(available, asked, buyers, carried)
         # within a buyer, oldest order first: units before an order are its buyer's earlier asks
         order = np.argsort(buyer_ix, kind="stable")
         req = requests[order]
@@ -745,6 +759,25 @@ class GPUVendor(Firm):
         before = np.empty_like(requests)
         before[order] = cum - req - group_base
         return np.clip(got[buyer_ix] - before, 0, requests).astype(np.int64)
+
+    def share_out(
+        self, available: int, asked: np.ndarray, buyers: list[str], carried: str | None
+    ) -> np.ndarray:
+        """Units per buyer by standing shares; with ``carried`` (a product), fractions owed carry.
+
+        Small outputs then rotate over the buyers instead of always leaving out
+        the one with the smallest share (:func:`allocate_shares_carried`).
+        """
+        shares = self.standing_shares(buyers)
+        if carried is None:
+            return allocate("shares", available, asked, shares=shares)
+        owed = self.share_carry[carried]
+        carry = np.array([owed.get(b, 0.0) for b in buyers])
+        got, carry = allocate_shares_carried(available, asked, shares, carry)
+        self.share_carry[carried] = {
+            b: c for b, c, a in zip(buyers, carry.tolist(), asked.tolist(), strict=True) if a > 0
+        }
+        return got
 
     def _clear_buyers(self, p: Product, orders: list[Order]) -> dict[str, Decision]:
         """This week's control verdict for each buyer with orders of ``p``.

@@ -71,14 +71,24 @@ def allocate_pro_rata(
     return _water_fill(int(available), req, claim)
 
 
-def _water_fill(available: int, req: np.ndarray, claim: np.ndarray) -> np.ndarray:
+def _water_fill(
+    available: int,
+    req: np.ndarray,
+    claim: np.ndarray,
+    carry: np.ndarray | None = None,
+    ideal: np.ndarray | None = None,
+) -> np.ndarray:
     """Share ``available`` in proportion to ``claim``, capped at ``req``, integer.
 
     Shares above a request are capped and the rest redistributed over the
-    others (water-filling); the final units go by largest remainder, ties to
-    the lower index.
+    others (water-filling); the final units go by largest remainder (plus
+    ``carry``, a claimant's entitlement left over from earlier rounds), ties
+    to the lower index. ``ideal``, when given, receives the exact (fractional)
+    allocation.
     """
     out = np.zeros(len(req), dtype=np.int64)
+    if ideal is not None:
+        ideal[:] = 0.0
     remaining = available
     active = req > 0
     while remaining > 0 and active.any():
@@ -90,14 +100,20 @@ def _water_fill(available: int, req: np.ndarray, claim: np.ndarray) -> np.ndarra
         capped = active & (exact >= room)
         if capped.any():
             out[capped] = req[capped]
+            if ideal is not None:
+                ideal[capped] = req[capped]
             remaining = int(available - out.sum())
             active &= ~capped
             continue
+        if ideal is not None:
+            ideal[active] = out[active] + exact[active]
         base = np.floor(exact).astype(np.int64)
         out += base
         left = remaining - int(base.sum())
         if left > 0:
             frac = exact - base
+            if carry is not None:
+                frac = frac + carry
             # largest remainder; stable sort keeps lower index first on ties
             order = np.argsort(-frac, kind="stable")
             order = order[active[order] & (out[order] < req[order])]
@@ -148,6 +164,57 @@ def allocate_shares(
     if left > 0:  # what the claimants with a share could not take goes to the rest
         out += _water_fill(left, req - out, (req - out).astype(float))
     return out
+
+
+def allocate_shares_carried(
+    available: int,
+    requests: Sequence[int] | np.ndarray,
+    shares: Sequence[float] | np.ndarray,
+    carry: Sequence[float] | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`allocate_shares` over repeated rounds: fractions owed are carried forward.
+
+    When output is too small for whole units to follow the shares (3 units
+    for 4 customers), the same customers would win the rounding every week.
+    A vendor keeps track of what each customer is owed against its share: the
+    fraction a claimant was entitled to but did not get is added to its
+    remainder in the next round, so small allocations rotate.
+
+    Args:
+        available: Units to hand out (>= 0).
+        requests: Units each claimant asks for (>= 0).
+        shares: Non-negative standing share of each claimant.
+        carry: Each claimant's entitlement carried from earlier rounds (units,
+            any sign; 0 for a new claimant).
+
+    Returns:
+        Integer units per claimant (as :func:`allocate_shares`, but with the
+        last units ranked by remainder plus carry), and the new carry: the old
+        carry plus the exact share minus the units given (0 where everything
+        asked for fitted).
+    """
+    req = _as_int_array(requests, "requests")
+    c = np.asarray(carry, dtype=float)
+    if c.shape != req.shape or not np.isfinite(c).all():
+        raise ValueError("carry must be finite, one entry per request")
+    if available < 0:
+        raise ValueError("available must be non-negative")
+    if int(req.sum()) <= available:
+        return req.copy(), np.zeros(len(req))
+    w = np.asarray(shares, dtype=float)
+    if w.shape != req.shape:
+        raise ValueError("shares must have one entry per request")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("shares must be finite and non-negative")
+    claim = np.where(req > 0, w, 0.0)
+    if claim.sum() <= 0:
+        claim = req.astype(float)
+    ideal = np.zeros(len(req))
+    out = _water_fill(int(available), req, claim, carry=c, ideal=ideal)
+    left = int(available) - int(out.sum())
+    if left > 0:  # what the claimants with a share could not take goes to the rest
+        out += _water_fill(left, req - out, (req - out).astype(float))
+    return out, np.where(req > 0, c + ideal - out, 0.0)
 
 
 def allocate_priority(

@@ -134,7 +134,7 @@ def allocate_and_ship(self: GPUVendor) -> None:
             continue
         # orders due by this week first; stock left over ships scheduled orders early
         now = [o.outstanding if o.due <= week else 0 for o in cleared]
-        given = _by_rule(self, self.finished[name], cleared, now)
+        given = _by_rule(self, self.finished[name], cleared, now, carried=name)
         left = self.finished[name] - int(given.sum())
         if left > 0 and any(o.due > week for o in cleared):
             later = [o.outstanding - n for o, n in zip(cleared, now, strict=True)]
@@ -195,29 +195,36 @@ def allocate_and_ship(self: GPUVendor) -> None:
     self._update_lead_time_and_prices()
 
 
-def _by_rule(self: GPUVendor, available: int, orders: list[Order], wants: list[int]) -> np.ndarray:
+def _by_rule(
+    self: GPUVendor,
+    available: int,
+    orders: list[Order],
+    wants: list[int],
+    carried: str | None = None,
+) -> np.ndarray:
     """Units per order under the vendor's rule, each order asking for ``wants`` (plain loops)."""
     if self.spec.allocation == "shares":
-        return _by_shares(self, available, orders, wants)
+        return _by_shares(self, available, orders, wants, carried)
     priorities = np.fromiter((o.priority for o in orders), np.int64, len(orders))
     return allocate(self.spec.allocation, available, np.array(wants, dtype=np.int64), priorities)
 
 
 def _by_shares(
-    self: GPUVendor, available: int, orders: list[Order], wants: list[int]
+    self: GPUVendor,
+    available: int,
+    orders: list[Order],
+    wants: list[int],
+    carried: str | None = None,
 ) -> np.ndarray:
     """Standing shares per buyer, then each buyer's orders oldest first (plain loops)."""
     buyers = list(dict.fromkeys(o.buyer for o in orders))
     asked = [sum(w for o, w in zip(orders, wants, strict=True) if o.buyer == b) for b in buyers]
     if sum(asked) <= available:
+        if carried is not None:
+            self.share_carry.pop(carried, None)
         return np.array(wants, dtype=np.int64)
-    got = dict(
-        zip(
-            buyers,
-            allocate("shares", available, asked, shares=self.standing_shares(buyers)).tolist(),
-            strict=True,
-        )
-    )
+    shared = self.share_out(available, np.array(asked, dtype=np.int64), buyers, carried)
+    got = dict(zip(buyers, shared.tolist(), strict=True))
     given = []
     for o, w in zip(orders, wants, strict=True):
         g = min(w, got[o.buyer])
