@@ -100,8 +100,10 @@ def _sobol(problem: dict[str, Any], values: np.ndarray) -> dict[str, np.ndarray]
     from SALib.analyze import sobol
 
     k = problem["num_vars"]
-    if not (np.all(np.isfinite(values)) and np.ptp(values) > 0):
+    if not np.all(np.isfinite(values)):
         return {c: np.full(k, np.nan) for c in SOBOL_COLUMNS}
+    if np.ptp(values) == 0:  # nothing varies: no parameter explains any variance
+        return {c: np.zeros(k) for c in SOBOL_COLUMNS}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         si = sobol.analyze(
@@ -190,7 +192,10 @@ def sensitivity(out: str | Path, kpis: Sequence[str]) -> pd.DataFrame:
                     "n_base": n_base,
                     "n_seeds": n_seeds,
                 }
-                row["warning"] = "; ".join(sobol_warnings(row))
+                found_warnings = sobol_warnings(row)
+                if np.isfinite(values).all() and np.ptp(values) == 0:
+                    found_warnings = [f"{kpi} is constant over the design: indices are 0"]
+                row["warning"] = "; ".join(found_warnings)
                 rows.append(row)
     return pd.DataFrame(rows)
 
