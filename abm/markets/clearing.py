@@ -147,23 +147,7 @@ def allocate_shares(
         the total is ``min(available, sum(requests))``.
     """
     req = _as_int_array(requests, "requests")
-    if available < 0:
-        raise ValueError("available must be non-negative")
-    if int(req.sum()) <= available:
-        return req.copy()
-    w = np.asarray(shares, dtype=float)
-    if w.shape != req.shape:
-        raise ValueError("shares must have one entry per request")
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise ValueError("shares must be finite and non-negative")
-    claim = np.where(req > 0, w, 0.0)
-    if claim.sum() <= 0:
-        claim = req.astype(float)
-    out = _water_fill(int(available), req, claim)
-    left = int(available) - int(out.sum())
-    if left > 0:  # what the claimants with a share could not take goes to the rest
-        out += _water_fill(left, req - out, (req - out).astype(float))
-    return out
+    return allocate_shares_carried(available, req, shares, np.zeros(len(req)))[0]
 
 
 def allocate_shares_carried(
