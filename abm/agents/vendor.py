@@ -122,6 +122,7 @@ class GPUVendor(Firm):
         self.share_carry: dict[str, dict[str, float]] = defaultdict(dict)
         self._ordered_h100e: dict[str, float] = defaultdict(float)
         self.shipped_this_week: dict[tuple[str, str], int] = defaultdict(int)  # (region, product)
+        self.shipped_value_this_week: dict[tuple[str, str], float] = defaultdict(float)  # USD
         self.produced_this_week = 0
         self.produced_h100e_this_week = 0.0
         self.output_h100e = 0.0  # smoothed H100e packaged per week (caps commitments)
@@ -613,6 +614,7 @@ class GPUVendor(Firm):
         """
         m = self.model
         self.shipped_this_week.clear()
+        self.shipped_value_this_week.clear()
         self.revenue_by_region.clear()
         self.revenue_this_week = 0.0
         shipped_total = 0
@@ -645,11 +647,13 @@ class GPUVendor(Firm):
             now = np.where(due, requests, 0)
             given = self._allocate(self.finished[name], now, buyer_ix, allowed, cleared, name)
             left = self.finished[name] - int(given.sum())
+            later = requests - now
             if left > 0 and not due.all():  # stock left: ship scheduled orders early
-                later = requests - now
-                given += self._allocate(left, later, buyer_ix, allowed, cleared)
+                # by shares too, with their own carry, so early units rotate over buyers
+                early = f"{name} early"
+                given += self._allocate(left, later, buyer_ix, allowed, cleared, early)
             self.due_backlog[name] = int(np.clip(now - given, 0, None).sum())
-            self._log_allocations(name, cleared, allowed, (buyer_ix, now, given))
+            self._log_allocations(name, cleared, allowed, (buyer_ix, now, given, later))
             got = np.flatnonzero(given > 0)
             if not len(got):
                 continue
@@ -675,6 +679,7 @@ class GPUVendor(Firm):
                 shipped_total += units
                 self.shipped_this_week[(buyer.region, name)] += units
                 value = units * price
+                self.shipped_value_this_week[(buyer.region, name)] += value
                 m.controls.record_shipment(d, buyer_name, units, value)
                 net = value * (1 - d.levy_share)
                 self.revenue_this_week += net
@@ -816,26 +821,33 @@ class GPUVendor(Firm):
         product: str,
         orders: list[Order],
         buyers: list[str],
-        allocated: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+        allocated: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
     ) -> None:
         """One ``allocation`` event per cleared buyer (``buyers``, in order of first order).
 
-        ``allocated`` is ``(buyer index, asked, given)`` per cleared order; with it
-        None nothing was handed out: each buyer got 0.
+        ``allocated`` is ``(buyer index, due, given, scheduled)`` per cleared order;
+        with it None nothing was handed out: each buyer got 0. The event says what
+        was due (asked), what was given (early shipments included) and what was
+        outstanding on orders scheduled for later.
         """
         if not orders:
             return
         if allocated is None:
             asked = dict.fromkeys(buyers, 0)
+            later = dict.fromkeys(buyers, 0)
             week = self.model.week
             for o in orders:
                 if o.due <= week:
                     asked[o.buyer] += o.outstanding
+                else:
+                    later[o.buyer] += o.outstanding
             got = dict.fromkeys(buyers, 0)
         else:
-            buyer_ix, req, given = allocated
-            asked = dict(zip(buyers, _sum_by(buyer_ix, req, len(buyers)), strict=True))
-            got = dict(zip(buyers, _sum_by(buyer_ix, given, len(buyers)), strict=True))
+            buyer_ix, req, given, sched = allocated
+            n = len(buyers)
+            asked = dict(zip(buyers, _sum_by(buyer_ix, req, n), strict=True))
+            got = dict(zip(buyers, _sum_by(buyer_ix, given, n), strict=True))
+            later = dict(zip(buyers, _sum_by(buyer_ix, sched, n), strict=True))
         short = self.binding[product].replace("demand", "inventory")
         if self.binding_firm.get(product):
             short = f"{short} ({self.binding_firm[product]})"
@@ -847,7 +859,8 @@ class GPUVendor(Firm):
                 buyer,
                 product,
                 got[buyer],
-                detail=f"asked {a}, given {got[buyer]}; binding: {binding}",
+                detail=f"asked {a}, given {got[buyer]}; scheduled {later[buyer]}; "
+                f"binding: {binding}",
             )
 
     def _update_lead_time_and_prices(self) -> None:

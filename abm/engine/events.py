@@ -190,8 +190,9 @@ EVENTS: Mapping[str, EventType] = _registry(
     EventType(
         "allocation",
         "a vendor shares out finished units: what a buyer asked for (outstanding and "
-        "due; scheduled orders may ship early from stock left over) and "
-        "was given, and the binding constraint when short with the firm behind it, e.g. "
+        "due), was given (scheduled orders may ship early from stock left over, by "
+        "shares) and has on order for later dates, and the binding constraint when "
+        "short with the firm behind it, e.g. "
         "'hbm (SK Hynix)': wafer, packaging, hbm (that supplier was full), licence (a rule "
         "cut the input), planning (no supplier was full), inventory; 'none' when served in "
         "full; control denials are 'denial' events",

@@ -131,6 +131,17 @@ def _rental_price(m: SupplyChainModel) -> Rows:
     return ((r, m.market.price[r]) for r in REGIONS)
 
 
+@metric(
+    "rental_floor_usd_per_h100e_hour",
+    "USD per H100e-hour",
+    "region",
+    "Floor of the region's rental market: the price at which clouds offer all their "
+    "capacity; with a capacity cost (A68), what new capacity costs there per H100e-hour.",
+)
+def _rental_floor(m: SupplyChainModel) -> Rows:
+    return ((r, m.market.floor[r]) for r in REGIONS)
+
+
 @metric("rental_utilisation", "share", "region", "Share of rentable cloud capacity rented.")
 def _rental_util(m: SupplyChainModel) -> Rows:
     return ((r, m.market.utilisation[r]) for r in REGIONS)

@@ -244,6 +244,7 @@ class SupplyChainModel(Model):
         the first step and paused sign-ups at step 0).
         """
         market = self.market
+        market.open_costs(self._offers_by_region())
         _demand(self)
         for _ in range(50):
             before = dict(market.price)
@@ -262,6 +263,15 @@ class SupplyChainModel(Model):
             b.forecast.level = b.demand_signal_h100e() or b.installed_h100e()
         for v in self.vendors:
             v.prime()
+
+    def _offers_by_region(self) -> dict[str, list[tuple[float, float, float]]]:
+        """Per region, ``(price USD, H100e, power W)`` of each product its clouds can buy now."""
+        offers: dict[str, list[tuple[float, float, float]]] = {r: [] for r in REGIONS}
+        for c in self.clouds:
+            for v in self.vendors:
+                for p in c.offers(v):
+                    offers[c.region].append((v.price[p.name], p.h100e, p.power_w))
+        return offers
 
     # ------------------------------------------------------------- step
 
@@ -381,6 +391,15 @@ def _allocate_and_ship(m: SupplyChainModel) -> None:
     """Stage 5: vendors allocate finished units and ship through the controls gate."""
     for v in m.vendors:
         v.allocate_and_ship()
+    bought: dict[str, list[float]] = {}
+    for v in m.vendors:
+        for (region, name), units in v.shipped_this_week.items():
+            p = v.products[name]
+            row = bought.setdefault(region, [0.0, 0.0, 0.0])
+            row[0] += v.shipped_value_this_week[(region, name)]
+            row[1] += units * p.h100e
+            row[2] += units * p.power_w / 1000
+    m.market.note_purchases({r: (a, b, c) for r, (a, b, c) in bought.items()})
 
 
 def _deliver_and_serve(m: SupplyChainModel) -> None:

@@ -414,3 +414,36 @@ def clear_rental_market(
     hi = _bisect(floor_price, ceiling_price, lambda p: supply_h100e, need, ref, eps, tol)
     served = _demand(hi, need, ref, eps)
     return RentalClearing(hi, served, wanted, float(served.sum() / supply_h100e), False)
+
+
+HOURS_PER_YEAR = 8760.0
+
+
+def capacity_cost(
+    capex_per_h100e: float,
+    kw_per_h100e: float,
+    system_cost_multiple: float,
+    recovery_years: float,
+    opex_usd_per_kw_hour: float,
+) -> float:
+    """What one H100e-hour of new rental capacity costs, USD (the cost-based rental floor).
+
+    The GPUs' price per H100e, scaled to the whole system (servers, network,
+    data-centre fit-out) by ``system_cost_multiple``, recovered over
+    ``recovery_years`` of hours, plus running costs per kW of the GPUs' power.
+
+    Args:
+        capex_per_h100e: GPU price per H100e of the capacity bought, USD.
+        kw_per_h100e: GPU power per H100e, kW.
+        system_cost_multiple: System capex per USD of GPU.
+        recovery_years: Years of hours over which the capex is recovered
+            (depreciation life shortened for utilisation and the cost of capital).
+        opex_usd_per_kw_hour: Power, cooling and hosting per kW of GPU power, USD/h.
+
+    Returns:
+        USD per H100e-hour.
+    """
+    if capex_per_h100e < 0 or kw_per_h100e < 0 or recovery_years <= 0:
+        raise ValueError("need capex, power >= 0 and recovery_years > 0")
+    hours = recovery_years * HOURS_PER_YEAR
+    return opex_usd_per_kw_hour * kw_per_h100e + capex_per_h100e * system_cost_multiple / hours

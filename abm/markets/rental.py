@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from abm.markets.clearing import RentalClearing, clear_rental_market, rental_demand
+from abm.markets.clearing import RentalClearing, capacity_cost, clear_rental_market, rental_demand
 from abm.scenario import REGIONS, RentalParams
 
 if TYPE_CHECKING:
@@ -44,6 +44,11 @@ class ComputeMarket:
             the price that covers a cloud's costs (the floor), H100e: the demand
             clouds build their fleets for. Renters whose reference price is below
             the floor want less than their need there.
+        floor: The floor price per region, USD per H100e-hour: the scenario's fixed
+            floor, or what new capacity costs there (``capacity_cost``, A68).
+        capex_per_h100e: Per region, the GPU price per H100e of the capacity
+            bought lately (smoothed), USD; with a fixed floor, unused.
+        kw_per_h100e: Per region, the GPU power per H100e of that capacity, kW.
         shortage: Share of the wanted rental compute not served, per region.
         utilisation: Share of the rentable compute rented, per region.
         region_shortage: Unmet over wanted compute of a region's labs and
@@ -70,6 +75,9 @@ class ComputeMarket:
         self.price = dict.fromkeys(REGIONS, params.lab_reference_usd_per_h100e_hour)
         self.wanted = dict.fromkeys(REGIONS, 0.0)
         self.wanted_at_cost = dict.fromkeys(REGIONS, 0.0)
+        self.floor = dict.fromkeys(REGIONS, params.floor_usd_per_h100e_hour)
+        self.capex_per_h100e = dict.fromkeys(REGIONS, 0.0)
+        self.kw_per_h100e = dict.fromkeys(REGIONS, 0.0)
         self.shortage = dict.fromkeys(REGIONS, 0.0)
         self.utilisation = dict.fromkeys(REGIONS, 0.0)
         self.region_shortage = dict.fromkeys(REGIONS, 0.0)
@@ -101,9 +109,59 @@ class ComputeMarket:
             labs, ents, need, ref, eps = self._participants(r)
             supply = sum(c.rentable_h100e() for c in self.clouds_in[r])
             self.wanted[r] = float(need.sum())
-            self.wanted_at_cost[r] = self._at_cost(need, ref, eps)
+            self.wanted_at_cost[r] = self._at_cost(r, need, ref, eps)
             if labs or ents:
-                self.price[r] = self._clear(supply, need, ref, eps).price
+                self.price[r] = self._clear(r, supply, need, ref, eps).price
+
+    # ------------------------------------------------------ the floor
+
+    def open_costs(self, offers: dict[str, list[tuple[float, float, float]]]) -> None:
+        """Week 0: each region's capacity cost from the cheapest compute its clouds can buy.
+
+        Args:
+            offers: Per region, ``(price USD, H100e, power W)`` of each product the
+                region's clouds are offered. A region with none keeps the fixed floor.
+        """
+        if self.params.capacity_cost is None:
+            return
+        for r, items in offers.items():
+            if not items:
+                continue
+            price, h100e, watts = min(items, key=lambda x: x[0] / x[1])
+            self.capex_per_h100e[r] = price / h100e
+            self.kw_per_h100e[r] = watts / 1000 / h100e
+            self._set_floor(r)
+
+    def note_purchases(self, bought: dict[str, tuple[float, float, float]]) -> None:
+        """This week's GPU purchases move each region's capacity cost (and floor).
+
+        Args:
+            bought: Per region, ``(USD, H100e, kW)`` shipped to its buyers this
+                week; a region that bought nothing keeps its cost.
+        """
+        cost = self.params.capacity_cost
+        if cost is None:
+            return
+        rate = 1.0 / cost.smoothing_weeks
+        for r, (usd, h100e, kw) in bought.items():
+            if h100e <= 0:
+                continue
+            self.capex_per_h100e[r] += rate * (usd / h100e - self.capex_per_h100e[r])
+            self.kw_per_h100e[r] += rate * (kw / h100e - self.kw_per_h100e[r])
+            self._set_floor(r)
+
+    def _set_floor(self, region: str) -> None:
+        cost = self.params.capacity_cost
+        assert cost is not None
+        price = capacity_cost(
+            self.capex_per_h100e[region],
+            self.kw_per_h100e[region],
+            cost.system_cost_multiple,
+            cost.recovery_years,
+            cost.opex_usd_per_kw_hour,
+        )
+        ceiling = self.params.ceiling_usd_per_h100e_hour
+        self.floor[region] = min(max(price, 0.01), ceiling)
 
     # ---------------------------------------------------------- clearing
 
@@ -123,25 +181,25 @@ class ComputeMarket:
         return labs, ents, need, ref, eps
 
     def _clear(
-        self, supply: float, need: np.ndarray, ref: np.ndarray, eps: np.ndarray
+        self, region: str, supply: float, need: np.ndarray, ref: np.ndarray, eps: np.ndarray
     ) -> RentalClearing:
-        """One rental-market clearing with the scenario's floor, ceiling and idle pricing."""
+        """One rental-market clearing with the region's floor, the ceiling and idle pricing."""
         rp = self.params
         return clear_rental_market(
             supply,
             need,
             ref,
             eps,
-            rp.floor_usd_per_h100e_hour,
+            self.floor[region],
             rp.ceiling_usd_per_h100e_hour,
             idle_exponent=rp.idle_price_exponent,
         )
 
-    def _at_cost(self, need: np.ndarray, ref: np.ndarray, eps: np.ndarray) -> float:
-        """Compute renters would take at the cloud's break-even price (the floor), H100e."""
+    def _at_cost(self, region: str, need: np.ndarray, ref: np.ndarray, eps: np.ndarray) -> float:
+        """Compute renters would take at the clouds' break-even price (the floor), H100e."""
         if not len(need):
             return 0.0
-        return float(rental_demand(self.params.floor_usd_per_h100e_hour, need, ref, eps).sum())
+        return float(rental_demand(self.floor[region], need, ref, eps).sum())
 
     def clear(self) -> None:
         """Clear every region's markets, serve the renters, then each region's shortage."""
@@ -158,11 +216,11 @@ class ComputeMarket:
             self.wanted_at_cost[region] = 0.0
             self.shortage[region] = 0.0
             return
-        res = self._clear(supply, need, ref, eps)
+        res = self._clear(region, supply, need, ref, eps)
         prev = self.price[region]
         self.price[region] = prev + self.params.price_smoothing * (res.price - prev)
         self.wanted[region] = float(need.sum())
-        self.wanted_at_cost[region] = self._at_cost(need, ref, eps)
+        self.wanted_at_cost[region] = self._at_cost(region, need, ref, eps)
         self.shortage[region] = float(1 - res.served.sum() / need.sum()) if need.sum() > 0 else 0.0
         self.utilisation[region] = res.utilisation
         price = self.price[region]

@@ -536,6 +536,22 @@ class World(Strict):
 # -------------------------------------------------------------- parameters
 
 
+class CapacityCost(Sourced):
+    """What new rental capacity costs a cloud per H100e-hour: the rental floor (A68).
+
+    ``floor = opex_usd_per_kw_hour * kW per H100e
+    + capex per H100e * system_cost_multiple / (recovery_years * 8760)``, where
+    the capex and power per H100e are those of the GPUs bought in the region
+    lately (shipments smoothed over ``smoothing_weeks``; at week 0 the cheapest
+    compute the region's clouds can buy). See :func:`abm.markets.clearing.capacity_cost`.
+    """
+
+    system_cost_multiple: Annotated[Real, Field(ge=1, le=4)] = 1.6
+    recovery_years: Annotated[Real, Field(ge=1, le=10)] = 3.5
+    opex_usd_per_kw_hour: Annotated[Real, Field(ge=0, le=2)] = 0.3
+    smoothing_weeks: Annotated[Real, Field(ge=1, le=104)] = 13.0
+
+
 class RentalParams(Sourced):
     """Regional rental markets (USD per H100e-hour).
 
@@ -543,9 +559,13 @@ class RentalParams(Sourced):
     capacity (capital recovery); with ``idle_price_exponent`` 0 they never go
     below it, with k > 0 they undercut it when capacity idles, to
     ``floor * utilisation ** k`` (see :func:`abm.markets.clearing.clear_rental_market`).
+    With ``capacity_cost`` the floor is not fixed: each region's floor follows
+    what its new capacity costs (:class:`CapacityCost`), capped at the ceiling,
+    and ``floor_usd_per_h100e_hour`` is not used.
     """
 
     floor_usd_per_h100e_hour: Price = 1.0
+    capacity_cost: CapacityCost | None = None
     idle_price_exponent: Factor = 0.0
     ceiling_usd_per_h100e_hour: Price = 12.0
     lab_reference_usd_per_h100e_hour: Price = 4.0

@@ -114,6 +114,7 @@ def allocate_and_ship(self: GPUVendor) -> None:
     """Clear each buyer with the controls, share finished units over cleared orders, ship."""
     m = self.model
     self.shipped_this_week.clear()
+    self.shipped_value_this_week.clear()
     self.revenue_by_region.clear()
     self.revenue_this_week = 0.0
     shipped_total = 0
@@ -138,7 +139,7 @@ def allocate_and_ship(self: GPUVendor) -> None:
         left = self.finished[name] - int(given.sum())
         if left > 0 and any(o.due > week for o in cleared):
             later = [o.outstanding - n for o, n in zip(cleared, now, strict=True)]
-            given = given + _by_rule(self, left, cleared, later)
+            given = given + _by_rule(self, left, cleared, later, carried=f"{name} early")
         self.due_backlog[name] = sum(max(0, n - int(g)) for n, g in zip(now, given, strict=True))
         _log_allocations(self, name, cleared, given)
         per_buyer: dict[str, list[int]] = {}
@@ -159,6 +160,7 @@ def allocate_and_ship(self: GPUVendor) -> None:
             shipped_total += units
             self.shipped_this_week[(buyer.region, name)] += units
             value = units * price
+            self.shipped_value_this_week[(buyer.region, name)] += value
             m.controls.record_shipment(d, buyer_name, units, value)
             net = value * (1 - d.levy_share)
             self.revenue_this_week += net
@@ -270,9 +272,11 @@ def _clear_buyers(self: GPUVendor, p: Product, orders: list[Order]) -> dict[str,
 def _log_allocations(self: GPUVendor, product: str, orders: list[Order], given: np.ndarray) -> None:
     asked: dict[str, int] = defaultdict(int)
     got: dict[str, int] = defaultdict(int)
+    later: dict[str, int] = defaultdict(int)
     week = self.model.week
     for o, g in zip(orders, given, strict=True):
         asked[o.buyer] += o.outstanding if o.due <= week else 0  # asked: what is due
+        later[o.buyer] += o.outstanding if o.due > week else 0
         got[o.buyer] += int(g)
     for buyer, a in asked.items():
         if got[buyer] >= a:
@@ -286,5 +290,5 @@ def _log_allocations(self: GPUVendor, product: str, orders: list[Order], given: 
             buyer,
             product,
             got[buyer],
-            detail=f"asked {a}, given {got[buyer]}; binding: {binding}",
+            detail=f"asked {a}, given {got[buyer]}; scheduled {later[buyer]}; binding: {binding}",
         )
