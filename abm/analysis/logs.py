@@ -50,6 +50,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -68,6 +69,8 @@ READ_ONLY = {"SELECT", "EXPLAIN"}
 DEFAULT_TIMEOUT_S = 60.0
 """Default time limit of one statement, in seconds."""
 WORKER_NAME = "abm-logs-query"
+WAIT_SLICE_S = 0.1
+"""How often the thread waiting for a query wakes to act on Ctrl-C or the time limit, s."""
 """Name of the thread that runs a query in :func:`fetch`."""
 PROTOCOL = "abmlogs"
 """URL scheme under which DuckDB reads the log files (see :class:`LogFiles`)."""
@@ -621,9 +624,15 @@ def fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
     stopped = False
     try:
         worker.start()
-        if not done.wait(limit_s or None):
-            stopped = True
-            _stop(cursor, worker, done)
+        deadline = time.monotonic() + limit_s if limit_s else None
+        # wait in short slices: a Ctrl-C that the kernel hands to another thread only
+        # sets Python's flag, which this thread acts on when it next runs (a single long
+        # wait would sleep through it until the query ended)
+        while not done.wait(WAIT_SLICE_S):
+            if deadline is not None and time.monotonic() >= deadline:
+                stopped = True
+                _stop(cursor, worker, done)
+                break
     except KeyboardInterrupt:
         _stop(cursor, worker, done)
         raise
