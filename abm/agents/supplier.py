@@ -269,13 +269,17 @@ class Supplier(Firm):
         wanted = sum(line.wanted for line in self.lines.values())
         return max(0.0, 1.0 - usable / wanted) if wanted > 0 else 0.0
 
+    def utilisation(self) -> float:
+        """Share of usable capacity started last week."""
+        usable = sum(line.usable for line in self.lines.values())
+        return self.started_last / usable if usable > 0 else 0.0
+
     def state(self) -> dict[str, float]:
         """Capacity, backlog and utilisation."""
-        usable = sum(line.usable for line in self.lines.values())
         return {
             "capacity": self.capacity,
             "backlog": sum(self.backlog.values()),
-            "utilisation": self.started_last / usable if usable > 0 else 0.0,
+            "utilisation": self.utilisation(),
             "lead_time_weeks": self.lead_time_weeks(),
             "shortage_ratio": self.shortage_ratio(),
         }

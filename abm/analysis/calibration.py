@@ -71,6 +71,8 @@ class SearchSpec(BaseModel):
     confirm_seeds: list[int] = Field(default_factory=list)
     """Extra seeds the candidates are confirmed on (guards against fitting two seeds' noise)."""
     parameters: list[FreeParameter] = Field(min_length=1)
+    checks: str | None = None
+    """A library file of plausibility checks (targets format) ranked with the targets."""
 
 
 def load_search(path: str | Path = CALIBRATION_FILE) -> tuple[SearchSpec, dict[str, Any]]:
@@ -125,6 +127,11 @@ def score_points(
     return out.sort_values(["targets_passing", "loss"], ascending=[False, True])
 
 
+def _passing(scores: pd.DataFrame, targets: TargetSet, row: int) -> int:
+    """How many of ``targets`` pass in at least their pass share of seeds at ``row``."""
+    return sum(float(scores[t.id].loc[row]) >= targets.pass_share for t in targets.targets)
+
+
 def _point_of(run_id: str) -> int:
     for part in run_id.split("-"):
         if part.startswith("p") and part[1:].isdigit():
@@ -153,7 +160,12 @@ def calibrate(
     started = time.monotonic()
     spec, data = load_search(path)
     n = samples or spec.samples
-    targets = load_targets()
+    given = load_targets()
+    targets = given
+    extra: TargetSet | None = None
+    if spec.checks:  # plausibility checks count with the given targets in the ranking
+        extra = load_targets(library_file(spec.checks))
+        targets = TargetSet(pass_share=given.pass_share, targets=given.targets + extra.targets)
     bounds = {p.path: (p.low, p.high) for p in spec.parameters}
     ranges = dict(bounds)
     integers = [p.path for p in spec.parameters if p.integer]
@@ -229,9 +241,9 @@ def calibrate(
         "git_commit": git_commit(),
         "elapsed_seconds": round(time.monotonic() - started),
         "command": f"abm calibrate --samples {n}" + (" --apply" if apply else ""),
-        "objective": "most targets passing in >= pass_share of the seeds, then the lowest mean "
-        "over seeds of the sum over targets of the relative miss outside each pass band "
-        "(abm.analysis.targets.loss)",
+        "objective": "most targets (and plausibility checks, when `checks` names a file) "
+        "passing in >= pass_share of the seeds, then the lowest mean over seeds of the sum "
+        "over them of the relative miss outside each pass band (abm.analysis.targets.loss)",
         "design_points_per_stage": n,
         "stages": [
             {
@@ -252,8 +264,14 @@ def calibrate(
         "best_stage": best_stage,
         "best_point": best,
         "best_loss": round(float(scores["loss"].loc[best_candidate]), 4),
-        "best_targets_passing": f"{int(scores['targets_passing'].loc[best_candidate])} of "
-        f"{len(targets.targets)} (in >= {targets.pass_share:.0%} of seeds {seeds_used})",
+        "best_targets_passing": f"{_passing(scores, given, best_candidate)} of "
+        f"{len(given.targets)} (in >= {targets.pass_share:.0%} of seeds {seeds_used})",
+        "checks": spec.checks,
+        "best_checks_passing": (
+            f"{_passing(scores, extra, best_candidate)} of {len(extra.targets)}"
+            if extra is not None
+            else None
+        ),
         "best_pass_shares": {
             t.id: round(float(scores[t.id].loc[best_candidate]), 3) for t in targets.targets
         },

@@ -271,6 +271,16 @@ def _capacity(m: SupplyChainModel) -> Rows:
 
 
 @metric(
+    "supplier_utilisation",
+    "share",
+    "agent",
+    "Share of a foundry's, packager's or memory maker's usable capacity started this week.",
+)
+def _utilisation(m: SupplyChainModel) -> Rows:
+    return ((s.name, s.utilisation()) for s in m.suppliers)
+
+
+@metric(
     "denied_units",
     "units/week",
     "rule id",

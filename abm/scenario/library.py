@@ -19,7 +19,10 @@ LIBRARY_PACKAGE = "abm.scenarios"
 REFERENCES_FILE = "references.yaml"
 CALIBRATION_FILE_NAME = "calibration.yaml"
 TARGETS_FILE_NAME = "targets.yaml"
-NOT_SCENARIOS = frozenset({REFERENCES_FILE, CALIBRATION_FILE_NAME, TARGETS_FILE_NAME})
+CHECKS_FILE_NAME = "checks.yaml"
+NOT_SCENARIOS = frozenset(
+    {REFERENCES_FILE, CALIBRATION_FILE_NAME, TARGETS_FILE_NAME, CHECKS_FILE_NAME}
+)
 """Library files that are data for the scenarios, not scenarios."""
 
 

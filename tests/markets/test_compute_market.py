@@ -32,7 +32,7 @@ def test_a_clearing_serves_what_the_pure_function_gives(model):
             continue
         clouds = [c for c in market.clouds_in[r] if c.active]
         supply = sum(c.rentable_h100e() for c in clouds)
-        bounds = (rp.floor_usd_per_h100e_hour, rp.ceiling_usd_per_h100e_hour)
+        bounds = (market.floor[r], rp.ceiling_usd_per_h100e_hour)
         idle = {"idle_exponent": rp.idle_price_exponent}
         pure = clear_rental_market(supply, need, ref, eps, *bounds, **idle)
         prev = market.price[r]
