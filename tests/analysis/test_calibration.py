@@ -100,6 +100,7 @@ def test_a_small_two_stage_search_writes_its_record(tmp_path):
                     "sample_seed": 3,
                     "confirm_top": 1,
                     "confirm_seeds": [2],
+                    "checks": "checks.yaml",
                     "parameters": [
                         {
                             "path": "parameters.buyers.forecast_alpha",
@@ -135,6 +136,12 @@ def test_a_small_two_stage_search_writes_its_record(tmp_path):
     assert data["fitted"] == fitted and data["search"]["samples"] == 2
     assert (tmp_path / "out" / "result.yaml").exists()
     assert (tmp_path / "out" / "stage2" / "scores.csv").exists()
+    # the plausibility checks are scored with the targets and reported apart
+    assert res["result"]["best_targets_passing"].split(" of ")[1].startswith("16 ")
+    assert res["result"]["best_checks_passing"].endswith(" of 3")
+    assert {"C1", "C2"} <= set(res["result"]["best_pass_shares"])
+    scores = pd.read_csv(tmp_path / "out" / "stage1" / "scores.csv")
+    assert {"C1", "C2", "T1a"} <= set(scores.columns)
 
 
 @pytest.mark.slow

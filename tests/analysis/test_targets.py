@@ -133,3 +133,14 @@ def test_bad_targets_are_refused_with_the_field_named(tmp_path):
         load_targets(p)
     with pytest.raises(ScenarioError, match="no such targets file"):
         load_targets(tmp_path / "missing.yaml")
+
+
+def test_the_plausibility_checks_load_and_read_declared_metrics():
+    from abm.engine.metrics import METRICS
+    from abm.scenario.library import CHECKS_FILE_NAME, library_file, library_names
+
+    checks = load_targets(library_file(CHECKS_FILE_NAME))
+    assert [t.id for t in checks.targets] == ["C1", "C2", "C3"]
+    names = {m.name for m in METRICS}
+    assert all(t.metric in names for t in checks.targets)
+    assert "checks" not in library_names()  # data for the calibration, not a scenario
