@@ -38,32 +38,16 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from abm.engine.statelog import AGENT_STATE
+
 if TYPE_CHECKING:
     from abm.engine.model import SupplyChainModel
 
 FILES = ("metrics.parquet", "events.parquet", "agents.parquet", "manifest.json")
 PACKAGES = ("mesa", "numpy", "networkx", "pyarrow", "pydantic", "pandas", "duckdb", "PyYAML")
-STATE_COLUMNS = (
-    "capacity",
-    "backlog",
-    "utilisation",
-    "lead_time_weeks",
-    "inventory_units",
-    "production_units",
-    "installed_units",
-    "compute_h100e",
-    "orders_units",
-    "demand_h100e",
-    "rented_h100e",
-    "shortage_ratio",
-    "users",
-    "paid_subscribers",
-    "signups_paused",
-    "revenue_usd",
-    "lost_revenue_usd",
-    "cash_usd",
-)
-"""Columns of ``agents.parquet`` after the keys; empty where a family has no such state."""
+STATE_COLUMNS = tuple(c.name for c in AGENT_STATE)
+"""Columns of ``agents.parquet`` after the keys (declared with units and meanings in
+:data:`abm.engine.statelog.AGENT_STATE`); empty where a family has no such state."""
 
 
 TABLES = FILES[:3]
