@@ -10,6 +10,7 @@ install takes a minute or two (less with a warm pip cache).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -89,19 +90,28 @@ def test_wheel_holds_the_scenario_library_and_no_source_tree(installed):
     assert version == "0.1.0"
     for name in ("references.yaml", "calibration.yaml", "targets.yaml"):
         assert (Path(lib) / name).is_file()
+    shipped = Path(init).parent / "requirements.lock"  # a file, not the checkout's link
+    assert not shipped.is_symlink()
+    assert shipped.read_bytes() == (ROOT / "requirements.lock").read_bytes()
 
 
 def test_scenarios_list_and_run_from_outside_the_repository(installed):
     bin_dir, work = installed
-    listed = _run([bin_dir / "abm", "scenarios", "list"], cwd=work).stdout
+    done = _run([bin_dir / "abm", "scenarios", "list"], cwd=work)
+    listed = done.stdout
     assert listed.startswith("b_end_boom: ") and "\nbaseline: Historical world" in listed
+    assert done.stderr == ""  # no import-name clash warning: only this project's abm and viz
     _run([bin_dir / "abm", "run", "baseline", "--weeks", "10", "--out", "r", "--quiet"], cwd=work)
     manifest = json.loads((work / "r" / "manifest.json").read_text(encoding="utf-8"))
     assert (manifest["status"], manifest["weeks_run"]) == ("completed", 10)
     # Provenance: not the commit of the git repository around the folder, but the version.
     assert manifest["git_commit"] == "unknown"
     assert manifest["versions"]["gpu-supply-abm"] == "0.1.0"
-    assert manifest["environment"]["lock_sha256"] is None  # no checkout, no lock file
+    # No checkout, but the wheel ships the lock (abm/requirements.lock): its hash is recorded.
+    lock = (ROOT / "requirements.lock").read_bytes()
+    assert manifest["environment"]["lock_sha256"] == hashlib.sha256(lock).hexdigest()
+    assert manifest["environment"]["lock_source"] == "package"
+    assert manifest["environment"]["matches_lock"] is True  # installed with -c the lock
     assert len(manifest["environment"]["packages_sha256"]) == 64
     for table in ("metrics", "events", "agents"):
         assert (work / "r" / f"{table}.parquet").stat().st_size > 0

@@ -5,11 +5,16 @@ every week for a given agent). Keeping millions of those dicts costs ~0.6 kB
 a row (about 1.5 GiB for 10,000 agents over five years); this log keeps each
 step as one float64 array of the values plus the step's key layout, shared
 between steps while it does not change (~8 bytes a value).
+
+:data:`AGENT_STATE` declares the state columns (name, unit, meaning) once: the
+columns of ``agents.parquet``, the units and meanings in the batch datasets' schema
+metadata and the agent-state table of ``docs/metrics.md`` come from it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from itertools import chain
 from typing import TYPE_CHECKING
 
@@ -19,7 +24,96 @@ import pyarrow as pa
 if TYPE_CHECKING:
     from abm.agents.base import Firm
 
-__all__ = ["AgentStateLog"]
+__all__ = ["AGENT_STATE", "AgentStateLog", "StateColumn", "catalogue_markdown"]
+
+
+@dataclass(frozen=True)
+class StateColumn:
+    """One agent-state column: its name, unit and meaning (what each family reports)."""
+
+    name: str
+    unit: str
+    meaning: str
+
+
+AGENT_STATE: tuple[StateColumn, ...] = (
+    StateColumn(
+        "capacity",
+        "wafers/week or stacks/week",
+        "Installed weekly capacity of a foundry (all nodes), packager (wafers) or memory "
+        "maker (HBM stacks).",
+    ),
+    StateColumn(
+        "backlog",
+        "units (suppliers: wafers or stacks)",
+        "Ordered and not yet served: a supplier's work not started, a vendor's units not "
+        "shipped, a buyer's units outstanding on order.",
+    ),
+    StateColumn(
+        "utilisation",
+        "share",
+        "A supplier's work started last week over its usable capacity; a cloud's share of "
+        "rentable capacity rented.",
+    ),
+    StateColumn(
+        "lead_time_weeks",
+        "weeks",
+        "Quoted lead time: a vendor's (backlog due over the shipment rate, plus transit), a "
+        "supplier's (backlog over usable capacity, plus its cycle).",
+    ),
+    StateColumn(
+        "inventory_units",
+        "units",
+        "Finished units in stock: a vendor's, or a broker's (a front company holds none).",
+    ),
+    StateColumn("production_units", "units/week", "Units a vendor received from packaging."),
+    StateColumn("installed_units", "units", "Accelerators a cloud or lab has installed."),
+    StateColumn(
+        "compute_h100e",
+        "H100e",
+        "Installed compute of a cloud or lab; for an enterprise, the compute it was served.",
+    ),
+    StateColumn(
+        "orders_units",
+        "units/week (fronts: wafers/week)",
+        "Units a buyer or broker ordered this week (wafers a front company requested).",
+    ),
+    StateColumn(
+        "demand_h100e", "H100e", "Compute wanted by a lab or enterprise (need at normal prices)."
+    ),
+    StateColumn("rented_h100e", "H100e", "Compute a lab rents from clouds."),
+    StateColumn(
+        "shortage_ratio",
+        "share",
+        "Unmet over wanted: a lab's or enterprise's compute; a cloud's region's rental "
+        "shortage; a vendor's 1 - normal lead time / quoted lead time; a supplier's wanted "
+        "work that usable capacity cannot start.",
+    ),
+    StateColumn("users", "weekly active users", "Consumer users of a lab's products."),
+    StateColumn("paid_subscribers", "subscribers", "A lab's paying consumer subscribers."),
+    StateColumn("signups_paused", "0/1", "1 while a lab has paused paid sign-ups."),
+    StateColumn(
+        "revenue_usd",
+        "USD/week",
+        "Revenue this week: a lab's subscriptions and API, a cloud's rentals, a vendor's or "
+        "broker's sales, a government's levies.",
+    ),
+    StateColumn(
+        "lost_revenue_usd",
+        "USD/week",
+        "Revenue a lab lost this week to rationing (blocked sign-ups, rate-limited API calls).",
+    ),
+    StateColumn("cash_usd", "USD", "A lab's cash on hand."),
+)
+"""The state columns of ``agents.parquet``, in file order; empty where a family has none."""
+
+
+def catalogue_markdown() -> str:
+    """The agent-state columns as a Markdown table (``docs/metrics.md``)."""
+    lines = ["| column | unit | meaning |", "|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.unit} | {c.meaning} |" for c in AGENT_STATE]
+    return "\n".join(lines) + "\n"
+
 
 Ids = tuple[tuple[str, str, str], ...]
 """A step's agents as ``(name, family, region)``."""

@@ -7,8 +7,9 @@ A batch writes to one output folder:
   renamed into place when the run finishes (never half-written); ``abm logs
   OUT ...`` reads them.
 * ``metrics/``, ``events/``, ``agents/`` — the completed runs' tables as one
-  Parquet dataset per table, one file per run with the same columns and types,
-  readable in one call (:mod:`abm.runs.dataset`).
+  Parquet dataset per table, hive-partitioned by scenario
+  (``scenario=<NAME>/<run_id>.parquet``), one file per run with the same columns and
+  types, readable in one call (:mod:`abm.runs.dataset`).
 * ``summary.parquet`` — one row of KPIs per completed run.
 * ``manifest.json`` — the batch spec and its hash, versions, git commit,
   and each run's status, duration and error (with traceback).

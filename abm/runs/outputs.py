@@ -38,32 +38,16 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from abm.engine.statelog import AGENT_STATE
+
 if TYPE_CHECKING:
     from abm.engine.model import SupplyChainModel
 
 FILES = ("metrics.parquet", "events.parquet", "agents.parquet", "manifest.json")
 PACKAGES = ("mesa", "numpy", "networkx", "pyarrow", "pydantic", "pandas", "duckdb", "PyYAML")
-STATE_COLUMNS = (
-    "capacity",
-    "backlog",
-    "utilisation",
-    "lead_time_weeks",
-    "inventory_units",
-    "production_units",
-    "installed_units",
-    "compute_h100e",
-    "orders_units",
-    "demand_h100e",
-    "rented_h100e",
-    "shortage_ratio",
-    "users",
-    "paid_subscribers",
-    "signups_paused",
-    "revenue_usd",
-    "lost_revenue_usd",
-    "cash_usd",
-)
-"""Columns of ``agents.parquet`` after the keys; empty where a family has no such state."""
+STATE_COLUMNS = tuple(c.name for c in AGENT_STATE)
+"""Columns of ``agents.parquet`` after the keys (declared with units and meanings in
+:data:`abm.engine.statelog.AGENT_STATE`); empty where a family has no such state."""
 
 
 TABLES = FILES[:3]
@@ -274,12 +258,32 @@ def environment_record() -> dict[str, Any]:
     """What the run's environment was installed from, for the manifest.
 
     ``packages_sha256`` hashes the sorted ``name==version`` of every installed
-    distribution (the same value for the same environment, wherever it is);
-    ``lock_sha256`` is the hash of the checkout's ``requirements.lock`` (``None`` when
-    not running from a checkout) and ``matches_lock`` says whether every package the
-    lock pins is installed at that version (``None`` without a lock).
+    distribution (the same value for the same environment, wherever it is).
+    ``lock_sha256`` is the hash of the ``requirements.lock`` the environment was meant
+    to be installed from and ``lock_source`` says which: ``checkout`` (this project's
+    checkout, an editable install) or ``package`` (the copy shipped inside the wheel,
+    ``abm/requirements.lock``); ``None`` for both when neither is found.
+    ``matches_lock`` says whether the environment is the lock's: from a checkout, every
+    package the lock pins is installed at that version (dev extras included); from
+    the package, every installed package that the lock pins is at its version (a wheel
+    install has no dev extras); ``None`` without a lock.
     """
     return dict(_environment_record())
+
+
+def _shipped_lock() -> str | None:
+    """The lock shipped inside the package (``abm/requirements.lock``), if it is one."""
+    from importlib import resources
+
+    try:
+        text = resources.files("abm").joinpath(LOCK_FILE_NAME).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    # a checkout without symbolic links holds the link's target path, not a lock
+    return text if _PIN.search(text) else None
+
+
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)", re.MULTILINE)
 
 
 @functools.cache
@@ -293,15 +297,26 @@ def _environment_record() -> tuple[tuple[str, Any], ...]:
     record: dict[str, Any] = {
         "packages_sha256": hashlib.sha256(listing.encode()).hexdigest(),
         "lock_sha256": None,
+        "lock_source": None,
         "matches_lock": None,
     }
     root = project_checkout()
     lock = root / LOCK_FILE_NAME if root is not None else None
+    text, source = None, None
     if lock is not None and lock.is_file():
-        text = lock.read_text(encoding="utf-8")
+        text, source = lock.read_text(encoding="utf-8"), "checkout"
+    elif (text := _shipped_lock()) is not None:
+        source = "package"
+    if text is not None:
         record["lock_sha256"] = hashlib.sha256(text.encode()).hexdigest()
-        pins = dict(re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)", text, re.MULTILINE))
-        record["matches_lock"] = all(installed.get(_canonical(n)) == v for n, v in pins.items())
+        record["lock_source"] = source
+        pins = {_canonical(n): v for n, v in _PIN.findall(text)}
+        if source == "checkout":
+            record["matches_lock"] = all(installed.get(n) == v for n, v in pins.items())
+        else:
+            record["matches_lock"] = all(
+                installed[n] == v for n, v in pins.items() if n in installed
+            )
     return tuple(record.items())
 
 

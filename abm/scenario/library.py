@@ -14,6 +14,10 @@ from __future__ import annotations
 import functools
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 LIBRARY_PACKAGE = "abm.scenarios"
 REFERENCES_FILE = "references.yaml"
@@ -96,3 +100,45 @@ def library_description(name: str) -> str:
             return ""
         name = parent
     raise ValueError(f"{library_file(f'{name}.yaml')}: extends: cycle ({' -> '.join(seen)})")
+
+
+def print_library(console: Console | None = None) -> int:
+    """Print ``abm scenarios list``: each library scenario's name and description.
+
+    The one implementation of the listing, shared by the Typer command and the console
+    entry point's fast path (:func:`abm.__main__.main`, which answers ``abm scenarios list``
+    without building the Typer app), so both print the same bytes. An unreadable file
+    is marked ``invalid`` with its one-line reason and the others are listed.
+
+    Args:
+        console: Where to print (a default :class:`rich.console.Console` if not given).
+
+    Returns:
+        The exit code: 0, or 2 after a one-line ``error:`` on stderr when the library
+        itself is missing.
+    """
+    from rich.console import Console
+
+    console = console or Console()
+    try:
+        names = library_names()
+    except LibraryMissingError as exc:
+        print_error(str(exc))
+        return 2
+    for name in names:
+        try:
+            description = library_description(name)
+            console.print(f"[bold]{name}[/]: {description}", highlight=False)
+        except ValueError as exc:
+            console.print(f"[bold]{name}[/]: [red]invalid[/] ({exc})", highlight=False)
+    return 0
+
+
+def print_error(message: str) -> None:
+    """The command line's one-line ``error: MESSAGE`` on stderr (``abm.cli._fail``'s)."""
+    from rich.console import Console
+    from rich.markup import escape  # the message is data: "[nan, 1]" is not a style tag
+
+    Console(stderr=True).print(
+        f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True
+    )
