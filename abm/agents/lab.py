@@ -95,9 +95,23 @@ class AILab(Buyer):
             return
         s = self.spec
         self.noise = 0.8 * self.noise + float(self.draws.normal(0.0, s.users_noise_sd))
-        trend = interpolate_log(self.users_path, m.week)
-        self.users = trend * self.user_multiplier * math.exp(self.noise)
+        if self.launched:
+            trend = interpolate_log(self.users_path, m.week)
+            self.users = trend * self.user_multiplier * math.exp(self.noise)
+        else:  # no product yet: no users (the draw is made all the same: common numbers)
+            self.users = 0.0
         self.update_needs(api_need_h100e)
+
+    @property
+    def launched(self) -> bool:
+        """Whether the lab's product exists yet (its ``launch`` date has come)."""
+        return self.model.date >= self.spec.launch
+
+    @property
+    def selling_subscriptions(self) -> bool:
+        """Whether paid sign-ups are open (``paid_launch``, else ``launch``, has come)."""
+        s = self.spec
+        return self.model.date >= (s.paid_launch or s.launch)
 
     def update_needs(self, api_need_h100e: float) -> None:
         """Compute need and rental need from this week's users and API demand (no draws)."""
@@ -114,9 +128,9 @@ class AILab(Buyer):
         cap = self.rented * (1 + s.rental_growth_per_week) + s.rental_growth_per_week * self.need
         self.rental_need = min(max(0.0, self.need - own), cap) if s.rents else 0.0
         if s.cash_runway_weeks is not None and self.rental_need > 0:
-            # money binds: rent no more than revenue, funding and runway can pay for
-            # at the price ceiling: the lab does not know this week's clearing price yet
-            price = m.spec.parameters.rental.ceiling_usd_per_h100e_hour * HOURS_PER_WEEK
+            # money binds: rent no more than revenue, funding and runway can pay for, at
+            # the region's current rental price (this week's clearing is not known yet)
+            price = m.market.price[self.region] * HOURS_PER_WEEK
             # GPUs on order are paid on arrival, spread over the lead time
             due = self._owed_usd() / max(1.0, self.expected_lead_time())
             self.rental_need = min(self.rental_need, max(0.0, self.weekly_budget() - due) / price)
@@ -209,8 +223,8 @@ class AILab(Buyer):
         inf_need = self.inference_need
         target = min(available, inf_need * (1 + s.inference_headroom))
         move = s.reallocation_share_per_week * available
-        if not self.pool_ready:  # first week: the lab starts in balance
-            self.pool, self.pool_ready = target, True
+        if not self.pool_ready:  # first week (or launch week): the lab starts in balance
+            self.pool, self.pool_ready = target, self.launched
         self.pool = min(available, max(self.pool - move, min(self.pool + move, target)))
         served = min(inf_need, self.pool)
         share = served / inf_need if inf_need > 0 else 1.0
@@ -231,6 +245,9 @@ class AILab(Buyer):
 
     def _ration(self, share: float, inf_need: float) -> None:
         s = self.spec
+        if not self.selling_subscriptions:  # nothing to pause: no paid tier yet
+            self.lost_revenue = 0.0
+            return
         if not self.signups_paused and 1 - share > s.pause_threshold:
             self.signups_paused = True
             self.log(

@@ -145,7 +145,7 @@ class SupplyChainModel(Model):
         self.market = ComputeMarket(
             spec.parameters.rental, self.labs, self.enterprises, self.clouds
         )
-        self.graph = build_graph(cast, self.products, self.market.api_shares)
+        self.graph = build_graph(cast, self.products, self.market.api_shares_all)
         self.space = Network(self.graph, random=self.random, layout=None)
         for a in self.agents:
             a.cell = self.space[a.unique_id]
@@ -245,6 +245,7 @@ class SupplyChainModel(Model):
         """
         market = self.market
         market.open_costs(self._offers_by_region())
+        market.update_api_shares()
         _demand(self)
         for _ in range(50):
             before = dict(market.price)
@@ -361,6 +362,7 @@ def _demand(m: SupplyChainModel) -> None:
     """Stage 2: enterprises' token demand, then labs' users, need and rental need."""
     for e in m.enterprises:
         e.update_demand()
+    m.market.update_api_shares()
     api = m.market.api_demand()
     for lab in m.labs:
         lab.update_demand(api[lab.name] if lab.active else 0.0)

@@ -53,8 +53,11 @@ class ComputeMarket:
         utilisation: Share of the rentable compute rented, per region.
         region_shortage: Unmet over wanted compute of a region's labs and
             enterprises (rental, API and own fleets together).
-        api_shares: Per region, each API lab's share of the region's enterprise
-            API demand (shares sum to 1 where a region has API labs).
+        api_shares: Per region, each launched, active API lab's share of the
+            region's enterprise API demand this week (shares sum to 1 where a region
+            has API labs; :meth:`update_api_shares`).
+        api_shares_all: Per region, every API lab's declared share, normalised (the
+            supply graph's API edges).
     """
 
     def __init__(
@@ -81,13 +84,39 @@ class ComputeMarket:
         self.shortage = dict.fromkeys(REGIONS, 0.0)
         self.utilisation = dict.fromkeys(REGIONS, 0.0)
         self.region_shortage = dict.fromkeys(REGIONS, 0.0)
-        self.api_shares = _api_shares(labs)
-        by_name = {x.name: x for x in labs}
+        self.api_shares_all = _api_shares(labs)
+        self.api_shares = dict(self.api_shares_all)
+        self._by_name = {x.name: x for x in labs}
         self._api_labs = {
-            r: [(by_name[n], share) for n, share in self.api_shares[r].items()] for r in REGIONS
+            r: [(self._by_name[n], share) for n, share in self.api_shares[r].items()]
+            for r in REGIONS
         }
+        self._api_members: dict[str, tuple[str, ...] | None] = dict.fromkeys(REGIONS)
 
     # ----------------------------------------------------------- demand
+
+    def update_api_shares(self) -> None:
+        """Share each region's API demand over its API labs that are launched and active.
+
+        A lab's API share counts from its ``launch`` until it exits; the region's
+        other API labs take the rest in proportion. Before any of a region's API
+        labs has launched, all of them keep their shares (the region's AI services
+        before LLM APIs). The dict in ``api_shares`` is replaced when its members
+        change, never edited in place.
+        """
+        for r in REGIONS:
+            labs = [x for x in self.labs_in[r] if x.spec.api_share > 0]
+            live = [x for x in labs if x.active and x.launched]
+            members = tuple(x.name for x in live)
+            if members == self._api_members[r]:
+                continue
+            self._api_members[r] = members
+            pool = live or [x for x in labs if x.active]
+            total = sum(x.spec.api_share for x in pool)
+            self.api_shares[r] = (
+                {x.name: x.spec.api_share / total for x in pool} if total > 0 else {}
+            )
+            self._api_labs[r] = [(self._by_name[n], w) for n, w in self.api_shares[r].items()]
 
     def api_demand(self) -> dict[str, float]:
         """Each lab's API demand from the enterprises of its region, H100e."""

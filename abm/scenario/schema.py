@@ -247,6 +247,8 @@ class LabSpec(BuyerSpec):
     """An AI lab / model company."""
 
     launch: date
+    paid_launch: date | None = None
+    """When paid sign-ups opened (a subscription tier); None: at ``launch``."""
     users_path_million: TrendPoints = Field(min_length=1)
     users_noise_sd: NonNeg = 0.01
     paid_share: Fraction = 0.05
@@ -274,6 +276,14 @@ class LabSpec(BuyerSpec):
     cash_runway_weeks: Annotated[Real, Field(gt=0, le=MAX_WEEKS)] | None = 26.0
     """Budget for rented compute: a lab spends on rent at most its revenue and funding
     less opex plus its cash over this many weeks (A64: ~6 months of runway); None: no limit."""
+
+    @model_validator(mode="after")
+    def _paid_after_launch(self) -> LabSpec:
+        if self.paid_launch is not None and self.paid_launch < self.launch:
+            raise ScenarioCheckError(
+                ("paid_launch",), f"{self.paid_launch} is before launch {self.launch}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _fleet_or_rent(self) -> LabSpec:
