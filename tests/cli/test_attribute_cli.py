@@ -1,0 +1,66 @@
+"""`abm attribute`: table, CSV/Parquet and charts; bad input is one line with exit 2."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from abm.cli import app
+
+runner = CliRunner()
+
+
+def test_attribute_prints_the_table_and_writes_csv_parquet_and_png(tmp_path):
+    out = tmp_path / "charts"
+    res = runner.invoke(
+        app,
+        [
+            "attribute",
+            "baseline",
+            "--region",
+            "CN",
+            "--seeds",
+            "1",
+            "--weeks",
+            "60",
+            "--out",
+            str(out),
+            "--csv",
+            str(tmp_path / "a.csv"),
+            "--parquet",
+            str(tmp_path / "a.parquet"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    for word in ("shortage_ratio", "compute_gap_share", "supply", "controls", "interaction"):
+        assert word in res.output
+    table = pd.read_csv(tmp_path / "a.csv")
+    assert list(table.columns) == ["year", "metric", "part", "median", "p5", "p95", "n_seeds"]
+    assert set(table["year"]) == {2022, 2023}
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a.parquet"), table, check_dtype=False)
+    for metric in ("shortage_ratio", "compute_gap_share"):
+        png = out / f"attribution_{metric}.png"
+        assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+        assert f"plot: {png}" in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["baseline", "--region", "EU"], "--region: expected one of US, CN, ROW, got 'EU'"),
+        (["no_such_scenario"], "no_such_scenario: no such scenario file or library scenario"),
+        (["baseline", "--seeds", "0"], "--seeds: expected a whole number from 1 to"),
+        (["baseline", "--workers", "0"], "--workers: expected a whole number from 1 to"),
+        (["baseline", "--weeks", "900"], "--weeks: expected a whole number from 1 to 261"),
+        (["baseline", "--supply-factor", "0"], "--supply-factor: expected a number above 0"),
+    ],
+)
+def test_bad_input_is_one_line_with_exit_2(args, expected, tmp_path):
+    res = runner.invoke(app, ["attribute", *args, "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert res.output.startswith("error:")
+    assert expected in " ".join(res.output.split())
+    assert not (tmp_path / "o").exists()  # nothing was run or written
