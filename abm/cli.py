@@ -794,6 +794,8 @@ def attribute(
             )
     except (ScenarioError, ValueError) as exc:
         _fail(str(exc).splitlines()[0])
+    except RuntimeError as exc:  # a run failed: its twin, seed and week
+        _fail(str(exc).splitlines()[0], code=1)
     except KeyboardInterrupt:
         _fail("interrupted; nothing was written", EXIT_INTERRUPTED)
     table = result.table

@@ -212,7 +212,13 @@ def _run_one(task: tuple[Scenario, int, str, str, str, int | None]) -> pd.DataFr
     if weeks is not None:
         spec = spec.model_copy(update={"weeks": weeks})
     # the attribution reads metrics only: no event log
-    model = SupplyChainModel(spec, seed=seed, log_events=False).run()
+    model = SupplyChainModel(spec, seed=seed, log_events=False)
+    try:
+        model.run()
+    except Exception as exc:  # name the run; the caller reports one line
+        raise RuntimeError(
+            f"{spec.name} seed {seed}: run failed at week {model.steps} ({model.date}): {exc}"
+        ) from exc
     df = yearly_metrics(model, region)
     df.insert(0, "supply", supply)
     df.insert(0, "controls", controls)
@@ -413,6 +419,7 @@ def attribute(
     Raises:
         ValueError: a bad region, seeds, workers or supply factor (one line).
         abm.scenario.ScenarioError: an unknown or invalid scenario, or bad ``weeks``.
+        RuntimeError: a run failed (naming its twin, seed and week).
     """
     if region not in REGIONS:
         raise ValueError(f"region: expected one of {', '.join(REGIONS)}, got {region!r}")

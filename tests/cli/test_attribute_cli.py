@@ -64,3 +64,20 @@ def test_bad_input_is_one_line_with_exit_2(args, expected, tmp_path):
     assert res.output.startswith("error:")
     assert expected in " ".join(res.output.split())
     assert not (tmp_path / "o").exists()  # nothing was run or written
+
+
+def test_a_failed_run_is_one_line_with_exit_1(monkeypatch, tmp_path):
+    from abm.engine.model import SupplyChainModel
+
+    def boom(self, *args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(SupplyChainModel, "run", boom)
+    res = runner.invoke(
+        app, ["attribute", "baseline", "--seeds", "1", "--weeks", "2", "--out", str(tmp_path)]
+    )
+    assert res.exit_code == 1
+    assert "Traceback" not in res.output
+    last = res.output.strip().splitlines()[-1]
+    assert last.startswith("error: baseline seed 1: run failed at week 0")
+    assert "division by zero" in last
