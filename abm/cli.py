@@ -782,7 +782,7 @@ def attribute(
         if target is not None and not target.parent.is_dir():
             _fail(f"{option} {target}: no folder {target.parent}")
     try:
-        with _batch_bar(f"attribute {spec.name} {region}", 4 * seeds) as bar:
+        with _batch_bar(f"attribute {spec.name} {region}", 4 * seeds, lazy=True) as bar:
             result = run_attribution(
                 spec,
                 region=region,

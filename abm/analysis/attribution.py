@@ -52,7 +52,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -95,6 +95,18 @@ Progress = Callable[[int, int], object]
 # ------------------------------------------------------------------ twins
 
 
+def _validate(data: dict[str, Any], what: str) -> Scenario:
+    """A twin's content as a validated scenario; a one-line ScenarioError naming the field."""
+    from pydantic import ValidationError
+
+    from abm.scenario import ScenarioCheckError, ScenarioError, first_error
+
+    try:
+        return Scenario.model_validate(data)
+    except (ValidationError, ScenarioCheckError) as exc:
+        raise ScenarioError(first_error(f"{data['name']} ({what})", exc, model=Scenario)) from None
+
+
 def no_controls_twin(spec: Scenario) -> Scenario:
     """The scenario with every export/import control removed.
 
@@ -116,7 +128,7 @@ def no_controls_twin(spec: Scenario) -> Scenario:
     for gov in data["world"]["governments"]:
         for reaction in gov.get("reactions", {}).values():
             reaction["enabled"] = False
-    return Scenario.model_validate(data)
+    return _validate(data, "no-controls twin")
 
 
 def ample_supply_twin(
@@ -139,6 +151,7 @@ def ample_supply_twin(
 
     Raises:
         ValueError: for a factor that is not a positive finite number.
+        abm.scenario.ScenarioError: a multiplied capacity above the schema's bound.
     """
     if not (isinstance(factor, int | float) and math.isfinite(factor) and factor > 0):
         raise ValueError(f"supply_factor: expected a positive number, got {factor!r}")
@@ -155,7 +168,7 @@ def ample_supply_twin(
     for m in world["memory_makers"]:
         if m["country"] != domestic:
             m["capacity_stacks_per_week"] *= factor
-    return Scenario.model_validate(data)
+    return _validate(data, f"ample-supply twin (x{factor:g})")
 
 
 def twins(spec: Scenario, supply_factor: float = DEFAULT_SUPPLY_FACTOR) -> dict[Cell, Scenario]:
@@ -258,8 +271,10 @@ def _run_all(
             out.append(f.result())
             if progress is not None:
                 progress(len(out), len(tasks))
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+    except BaseException:  # Ctrl-C or a failed run: cancel the queue, stop the workers now
+        from abm.runs.batch import _abort_pool
+
+        _abort_pool(pool)
         raise
     pool.shutdown(wait=True)
     return out

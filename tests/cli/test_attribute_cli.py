@@ -54,6 +54,11 @@ def test_attribute_prints_the_table_and_writes_csv_parquet_and_png(tmp_path):
         (["baseline", "--workers", "0"], "--workers: expected a whole number from 1 to"),
         (["baseline", "--weeks", "900"], "--weeks: expected a whole number from 1 to 261"),
         (["baseline", "--supply-factor", "0"], "--supply-factor: expected a number above 0"),
+        (
+            ["baseline", "--supply-factor", "1000", "--weeks", "2"],
+            "baseline-ample (ample-supply twin (x1000)): world.memory_makers[0]."
+            "capacity_stacks_per_week: expected a number <= 1e+08",
+        ),
     ],
 )
 def test_bad_input_is_one_line_with_exit_2(args, expected, tmp_path):
