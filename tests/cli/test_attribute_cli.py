@@ -86,3 +86,18 @@ def test_a_failed_run_is_one_line_with_exit_1(monkeypatch, tmp_path):
     last = res.output.strip().splitlines()[-1]
     assert last.startswith("error: baseline seed 1: run failed at week 0")
     assert "division by zero" in last
+
+
+def test_the_docs_command_runs(tmp_path):
+    """docs/attribution.md's worked example is a valid command (run here on 10 weeks)."""
+    import shlex
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "attribution.md").read_text(encoding="utf-8")
+    line = next(ln for ln in doc.splitlines() if ln.startswith("$ .venv/bin/abm attribute "))
+    args = shlex.split(line.removeprefix("$ .venv/bin/abm "))
+    small = ["--seeds", "1", "--weeks", "10", "--workers", "1"]
+    files = ["--out", str(tmp_path / "o"), "--csv", str(tmp_path / "a.csv")]
+    res = runner.invoke(app, [*args, *small, *files])  # the last of a repeated option wins
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "a.csv").is_file()
