@@ -239,10 +239,11 @@ def _run_one(task: tuple[Scenario, int, str, str, str, int | None]) -> pd.DataFr
     return df
 
 
-def _single_threaded_worker() -> None:
+def _worker_init() -> None:
+    """Pool workers ignore Ctrl-C: the parent process stops them."""
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the pool on Ctrl-C
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_all(
@@ -263,7 +264,7 @@ def _run_all(
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["abm.engine.model", "abm.analysis.attribution"])
     pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_single_threaded_worker
+        max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_worker_init
     )
     try:
         futures = [pool.submit(_run_one, t) for t in tasks]
