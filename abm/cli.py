@@ -732,6 +732,95 @@ def discover(
     console.print(f"plot: {tradeoff_plot(found, Path(out) / 'prim_tradeoff.png')}", highlight=False)
 
 
+@app.command()
+def attribute(
+    scenario: Annotated[str, typer.Argument(help="Library name (e.g. baseline) or YAML path.")],
+    region: Annotated[str, typer.Option(help="Region attributed: US, CN or ROW.")] = "CN",
+    seeds: Annotated[
+        int, typer.Option(help=f"Seeds 1..N, the same in all four cells (N <= {MAX_SEED_COUNT:,}).")
+    ] = 5,
+    workers: Annotated[int, typer.Option(help="Worker processes (1: in-process).")] = 1,
+    supply_factor: Annotated[
+        float, typer.Option(help="Non-Chinese wafer, packaging and HBM capacity multiple.")
+    ] = 8.0,
+    weeks: Annotated[int | None, typer.Option(help="Weeks to run (default: horizon).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the chart (default out/attribute-<time>).")
+    ] = None,
+    csv: Annotated[Path | None, typer.Option(help="Also write the table as CSV.")] = None,
+    parquet: Annotated[Path | None, typer.Option(help="Also write the table as Parquet.")] = None,
+) -> None:
+    """Split a region's shortage and compute gap into supply, controls and interaction.
+
+    Runs the scenario, its no-controls twin, its ample-supply twin and both (a 2x2 with
+    common random numbers) for seeds 1..N; per seed and year: total = S(on, scarce) -
+    S(off, ample), supply = S(off, scarce) - S(off, ample), controls = S(on, ample) -
+    S(off, ample), interaction = the rest. Prints the median and 5-95 % band over seeds;
+    draws OUT/attribution_<metric>.png (docs/attribution.md).
+    """
+    _check_range("--seeds", seeds, 1, MAX_SEED_COUNT)
+    _check_range("--workers", workers, 1, 1024)
+    _check_range("--weeks", weeks, 1, MAX_WEEKS)
+    from abm.scenario import REGIONS
+
+    if region not in REGIONS:
+        _fail(f"--region: expected one of {', '.join(REGIONS)}, got {region!r}")
+    if not (0 < supply_factor <= 1000):  # also refuses nan
+        _fail(f"--supply-factor: expected a number above 0 and at most 1000, got {supply_factor}")
+    from abm.analysis.attribution import METRICS
+    from abm.analysis.attribution import attribute as run_attribution
+    from abm.scenario import ScenarioError, load_scenario
+
+    try:
+        spec = load_scenario(scenario)
+        if weeks is not None and weeks > spec.weeks:
+            _fail(f"--weeks: expected a whole number from 1 to {spec.weeks} (the horizon)")
+    except ScenarioError as exc:
+        _fail(str(exc))
+    dest = _new_out(out, "attribute")
+    for target, option in ((csv, "--csv"), (parquet, "--parquet")):
+        if target is not None and not target.parent.is_dir():
+            _fail(f"{option} {target}: no folder {target.parent}")
+    try:
+        with _batch_bar(f"attribute {spec.name} {region}", 4 * seeds, lazy=True) as bar:
+            result = run_attribution(
+                spec,
+                region=region,
+                seeds=seeds,
+                workers=workers,
+                supply_factor=supply_factor,
+                weeks=weeks,
+                progress=lambda done, total: bar(done, 0, total),
+            )
+    except (ScenarioError, ValueError) as exc:
+        _fail(str(exc).splitlines()[0])
+    except RuntimeError as exc:  # a run failed: its twin, seed and week
+        _fail(str(exc).splitlines()[0], code=1)
+    except KeyboardInterrupt:
+        _fail("interrupted; nothing was written", EXIT_INTERRUPTED)
+    table = result.table
+    shown = table.copy()
+    for col in ("median", "p5", "p95"):
+        shown[col] = [f"{v:+.4f}" for v in table[col]]
+    console.print(
+        f"{spec.name}, region {region}: {len(result.seeds)} seed(s), supply x{supply_factor:g}; "
+        f"metrics: "
+        + "; ".join(f"{k} = {v}" for k, v in METRICS.items() if k in set(table.metric)),
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    _print_frame(shown[["year", "metric", "part", "median", "p5", "p95", "n_seeds"]])
+    _write_tables({"attribution": table}, csv, parquet)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        for metric in dict.fromkeys(table["metric"]):
+            path = result.chart(dest / f"attribution_{metric}.png", metric)
+            console.print(f"plot: {path}", highlight=False, markup=False, soft_wrap=True)
+    except (ValueError, OSError) as exc:
+        _fail(f"--out {dest}: {exc}", code=1)
+
+
 @contextmanager
 def _batch_bar(
     label: str, total: int, lazy: bool = False
