@@ -25,6 +25,29 @@ from abm.runs.outputs import write_run
 
 YEARS = (2022, 2023, 2024, 2025, 2026)
 
+
+def _starvation(window: str, starved: str) -> str:
+    """The longest run of weeks a buyer was starved of a product, by ``starved``.
+
+    ``window`` completes the per-week sums over each vendor's product (``shipped``
+    and any more); ``starved`` is the condition on one buyer's week.
+    """
+    return f"""
+        with a as (
+          select agent as vendor, counterparty as buyer, product, step,
+                 cast(regexp_extract(detail, 'asked (\\d+)', 1) as bigint) as asked,
+                 cast(regexp_extract(detail, 'given (\\d+)', 1) as bigint) as given,
+                 cast(regexp_extract(detail, 'scheduled (\\d+)', 1) as bigint) as later
+          from events where event = 'allocation'),
+        w as (select *, sum(given) over (partition by vendor, product, step) as {window}),
+        z as (select *, {starved} as starved from w),
+        g as (select *, step - row_number() over (partition by vendor, product, buyer
+                                                 order by step) as grp
+              from z where starved)
+        select vendor, buyer, product, count(*) as weeks, min(step) as first_step
+        from g group by vendor, buyer, product, grp order by weeks desc limit 1"""
+
+
 QUERIES: dict[str, str] = {
     # units packaged per year, per vendor
     "units": """
@@ -54,42 +77,21 @@ QUERIES: dict[str, str] = {
     "cn_lab_shortage": """
         select year(date) as y, avg(shortage_ratio) as short
         from agents where family = 'lab' and region = 'CN' group by all""",
-    # longest run of weeks a buyer asked for a product and got 0 while others got some
-    "starved_any": """
-        with a as (
-          select agent as vendor, counterparty as buyer, product, step,
-                 cast(regexp_extract(detail, 'asked (\\d+)', 1) as bigint) as asked,
-                 cast(regexp_extract(detail, 'given (\\d+)', 1) as bigint) as given,
-                 cast(regexp_extract(detail, 'scheduled (\\d+)', 1) as bigint) as later
-          from events where event = 'allocation'),
-        w as (select *, sum(given) over (partition by vendor, product, step) as shipped from a),
-        z as (select *, asked + later > 0 and given = 0 and shipped > given as starved from w),
-        g as (select *, step - row_number() over (partition by vendor, product, buyer
-                                                 order by step) as grp
-              from z where starved)
-        select vendor, buyer, product, count(*) as weeks, min(step) as first_step
-        from g group by vendor, buyer, product, grp order by weeks desc limit 1""",
-    "starved": """
-        -- a buyer gets none of a product while the vendor ships orders of the same
-        -- standing to others: due orders while others' due orders ship, or orders
-        -- scheduled for later while others' scheduled orders ship early
-        with a as (
-          select agent as vendor, counterparty as buyer, product, step,
-                 cast(regexp_extract(detail, 'asked (\\d+)', 1) as bigint) as asked,
-                 cast(regexp_extract(detail, 'given (\\d+)', 1) as bigint) as given,
-                 cast(regexp_extract(detail, 'scheduled (\\d+)', 1) as bigint) as later
-          from events where event = 'allocation'),
-        w as (select *, sum(given) over (partition by vendor, product, step) as shipped,
+    # longest run of weeks a buyer with open orders of a product got none while others got some
+    "starved_any": _starvation(
+        "shipped from a",
+        "asked + later > 0 and given = 0 and shipped > given",
+    ),
+    # a buyer gets none of a product while the vendor ships orders of the same standing to
+    # others: due orders while others' due orders ship, or orders scheduled for later while
+    # others' scheduled orders ship early
+    "starved": _starvation(
+        """shipped,
                         sum(greatest(given - asked, 0))
                           over (partition by vendor, product, step) as early
-              from a),
-        z as (select *, given = 0 and ((asked > 0 and shipped > 0)
-                                       or (later > 0 and early > 0)) as starved from w),
-        g as (select *, step - row_number() over (partition by vendor, product, buyer
-                                                 order by step) as grp
-              from z where starved)
-        select vendor, buyer, product, count(*) as weeks, min(step) as first_step
-        from g group by vendor, buyer, product, grp order by weeks desc limit 1""",
+              from a""",
+        "given = 0 and ((asked > 0 and shipped > 0) or (later > 0 and early > 0))",
+    ),
 }
 
 
