@@ -77,6 +77,23 @@ QUERIES: dict[str, str] = {
     "cn_lab_shortage": """
         select year(date) as y, avg(shortage_ratio) as short
         from agents where family = 'lab' and region = 'CN' group by all""",
+    # Nvidia's H100 queue by quarter, in weeks of the 13-week H100 shipment rate: what is
+    # due (the quote's basis) and every open order, due or scheduled
+    "h100_queue": """
+        with a as (
+          select step, date,
+                 sum(cast(regexp_extract(detail, 'asked (\\d+)', 1) as bigint) - quantity)
+                   as due_left,
+                 sum(cast(regexp_extract(detail, 'scheduled (\\d+)', 1) as bigint)) as later,
+                 sum(quantity) as shipped
+          from events where event = 'allocation' and agent = 'Nvidia' and product = 'H100'
+          group by all),
+        b as (select *, avg(shipped) over (order by step rows between 12 preceding
+                                           and current row) as rate from a)
+        select year(date) || 'Q' || quarter(date) as q,
+               avg(due_left / nullif(rate, 0)) as due_weeks,
+               avg((due_left + later) / nullif(rate, 0)) as all_weeks
+        from b group by all order by q""",
     # longest run of weeks a buyer with open orders of a product got none while others got some
     "starved_any": _starvation(
         "shipped from a",
@@ -148,6 +165,13 @@ def report(base: Path, noc: Path) -> list[str]:
     sb, sn = by_year(b, "cn_lab_shortage"), by_year(n, "cn_lab_shortage")
     lines.append(f"{'CN lab shortage, baseline':34}" + fmt([sb.get((y,)) for y in YEARS]))
     lines.append(f"{'CN lab shortage, no_controls':34}" + fmt([sn.get((y,)) for y in YEARS]))
+    queue = {q: (d, a) for q, d, a in b.execute(QUERIES["h100_queue"]).fetchall()}
+    for q in ("2023Q4", "2024Q2"):
+        d, a = queue.get(q, (None, None))
+        if d is not None:
+            lines.append(
+                f"H100 queue {q}: {d:.1f} weeks due, {a:.1f} weeks counting scheduled orders"
+            )
     for label, con in (("baseline", b), ("no_controls", n)):
         for key, what in (("starved", "orders of equal standing"), ("starved_any", "any order")):
             row = con.execute(QUERIES[key]).fetchone()
